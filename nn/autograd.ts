@@ -1,0 +1,123 @@
+/**
+ * Reverse-mode automatic differentiation: each op records a {@link GradNode} on its output; the
+ * backward pass walks the nodes once in reverse topological order.
+ * @module
+ */
+
+import { isGradEnabled, keep, noGrad, type Tensor } from "./tensor.ts";
+import { addInPlace, fill } from "./ops/elementwise.ts";
+
+/** How an op's output was made and how to push its gradient to the inputs. */
+export interface GradNode {
+  /** Op name, for error messages. */
+  name: string;
+  /** The op's tensor inputs, in the order `backward` returns their gradients. */
+  inputs: Tensor[];
+  /** Given d(loss)/d(output), returns d(loss)/d(input) per input (null when not needed). */
+  backward(gradOutput: Tensor): (Tensor | null)[];
+  /** Auxiliary tensors the op kept for backward (e.g. max-pool indices); freed after it. */
+  saved?: Tensor[];
+}
+
+/**
+ * Attaches a node to `output` when gradients are being recorded and some input needs one;
+ * otherwise frees `saved` at once. Returns `output`.
+ */
+export function record(
+  output: Tensor,
+  name: string,
+  inputs: Tensor[],
+  backward: GradNode["backward"],
+  saved?: Tensor[],
+): Tensor {
+  if (isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
+    output.requiresGrad = true;
+    output.node = { name, inputs, backward, saved };
+  } else if (saved) {
+    for (const t of saved) t.dispose();
+  }
+  return output;
+}
+
+/** Whether input `i` of a node needs a gradient (lets ops skip useless kernels). */
+export function needsGrad(node: { inputs: Tensor[] }, i: number): boolean {
+  return node.inputs[i].requiresGrad;
+}
+
+/**
+ * The backward pass from `root` (seeded with `seed`, or ones). Leaf tensors that require grad
+ * accumulate into `.grad`; every intermediate is released once its gradient has been pushed
+ * to its inputs, unless it was `keep()`-ed.
+ */
+export function runBackward(root: Tensor, seed?: Tensor): void {
+  if (!root.requiresGrad) {
+    throw new Error("facekit: backward() on a tensor that does not require grad");
+  }
+  // Gradient kernels must not themselves be recorded.
+  noGrad(() => backwardPass(root, seed));
+}
+
+function backwardPass(root: Tensor, seed?: Tensor): void {
+  const order = topologicalOrder(root);
+  const grads = new Map<Tensor, Tensor>();
+  grads.set(root, seed ?? fill(root.shape, 1));
+  for (let i = order.length - 1; i >= 0; i--) {
+    const t = order[i];
+    const g = grads.get(t);
+    if (!g) continue;
+    grads.delete(t);
+    const node = t.node;
+    if (!node) {
+      // A leaf: hand the gradient over (it outlives tidy scopes) or accumulate.
+      if (t.grad) {
+        addInPlace(t.grad, g);
+        g.dispose();
+      } else {
+        // The gradient belongs to the leaf now, not to the tidy scope that computed it.
+        t.grad = keep(g);
+      }
+      continue;
+    }
+    const inputGrads = node.backward(g);
+    if (g !== seed) g.dispose();
+    node.inputs.forEach((input, k) => {
+      const ig = inputGrads[k];
+      if (!ig) return;
+      if (!input.requiresGrad) return ig.dispose();
+      const prev = grads.get(input);
+      if (prev) {
+        addInPlace(prev, ig);
+        ig.dispose();
+      } else grads.set(input, ig);
+    });
+    for (const s of node.saved ?? []) s.dispose();
+    t.node = null;
+    if (t !== root && !t.kept) t.dispose("released by backward()");
+  }
+}
+
+function topologicalOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  // Iterative DFS: deep nets (ResNet) would overflow a recursive one only at extreme depth,
+  // but iteration also keeps stack traces readable.
+  const stack: [Tensor, number][] = [[root, 0]];
+  seen.add(root);
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const [t, k] = top;
+    const inputs = t.node?.inputs ?? [];
+    if (k < inputs.length) {
+      top[1]++;
+      const child = inputs[k];
+      if (child.requiresGrad && !seen.has(child)) {
+        seen.add(child);
+        stack.push([child, 0]);
+      }
+    } else {
+      order.push(t);
+      stack.pop();
+    }
+  }
+  return order;
+}

@@ -1,0 +1,120 @@
+/**
+ * Layers: Conv2d, Linear, MaxPool2d, ReLU, Flatten and Sequential.
+ * @module
+ */
+
+import { Module, uniformInit } from "./module.ts";
+import type { Tensor } from "./tensor.ts";
+import { conv2d } from "./ops/conv2d.ts";
+import { linear } from "./ops/linear.ts";
+import { maxPool2d } from "./ops/maxpool2d.ts";
+import { relu } from "./ops/relu.ts";
+import { Rng } from "../data/rng.ts";
+
+/** Options shared by layers that create parameters. */
+export interface InitOptions {
+  /** Random source for the initial weights (default: a fixed seed). */
+  rng?: Rng;
+  /** Whether the layer has a bias (default true). */
+  bias?: boolean;
+}
+
+/** 2-D convolution layer; `relu: true` fuses the activation into the kernel. */
+export class Conv2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  readonly stride: number;
+  readonly padding: number;
+  readonly relu: boolean;
+
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    kernelSize: number,
+    opt: InitOptions & { stride?: number; padding?: number; relu?: boolean } = {},
+  ) {
+    super();
+    const rng = opt.rng ?? new Rng(0);
+    const fanIn = inChannels * kernelSize * kernelSize;
+    this.weight = this.param(
+      "weight",
+      uniformInit([outChannels, inChannels, kernelSize, kernelSize], fanIn, rng),
+    );
+    this.bias = opt.bias === false
+      ? null
+      : this.param("bias", uniformInit([outChannels], fanIn, rng));
+    this.stride = opt.stride ?? 1;
+    this.padding = opt.padding ?? 0;
+    this.relu = opt.relu ?? false;
+  }
+
+  forward(x: Tensor): Tensor {
+    return conv2d(x, this.weight, this.bias, {
+      stride: this.stride,
+      padding: this.padding,
+      relu: this.relu,
+    });
+  }
+}
+
+/** Fully connected layer on [batch, features] input; `relu: true` fuses the activation. */
+export class Linear extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  readonly relu: boolean;
+
+  constructor(inFeatures: number, outFeatures: number, opt: InitOptions & { relu?: boolean } = {}) {
+    super();
+    const rng = opt.rng ?? new Rng(0);
+    this.weight = this.param("weight", uniformInit([outFeatures, inFeatures], inFeatures, rng));
+    this.bias = opt.bias === false
+      ? null
+      : this.param("bias", uniformInit([outFeatures], inFeatures, rng));
+    this.relu = opt.relu ?? false;
+  }
+
+  forward(x: Tensor): Tensor {
+    return linear(x, this.weight, this.bias, { relu: this.relu });
+  }
+}
+
+/** Max-pooling layer. */
+export class MaxPool2d extends Module {
+  constructor(readonly kernel: number, readonly stride = kernel, readonly padding = 0) {
+    super();
+  }
+
+  forward(x: Tensor): Tensor {
+    return maxPool2d(x, { kernel: this.kernel, stride: this.stride, padding: this.padding });
+  }
+}
+
+/** ReLU as a layer. */
+export class ReLU extends Module {
+  forward(x: Tensor): Tensor {
+    return relu(x);
+  }
+}
+
+/** Flattens [N, ...] to [N, features] (a view, no copy). */
+export class Flatten extends Module {
+  forward(x: Tensor): Tensor {
+    return x.reshape([x.shape[0], -1]);
+  }
+}
+
+/** Applies child modules in order; children are named "0", "1", … like PyTorch. */
+export class Sequential extends Module {
+  readonly layers: Module[];
+
+  constructor(...layers: Module[]) {
+    super();
+    this.layers = layers.map((m, i) => this.child(String(i), m));
+  }
+
+  forward(x: Tensor): Tensor {
+    let h = x;
+    for (const m of this.layers) h = m.forward(h);
+    return h;
+  }
+}

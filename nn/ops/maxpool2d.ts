@@ -1,0 +1,83 @@
+/**
+ * 2-D max-pooling (kernel, stride, padding) with an argmax-gather backward, plus a float64
+ * CPU reference.
+ * @module
+ */
+
+import forwardSrc from "../../shaders/maxpool_forward.wgsl" with { type: "text" };
+import backwardSrc from "../../shaders/maxpool_backward.wgsl" with { type: "text" };
+import { kernel, params } from "../kernel.ts";
+import { rt } from "../runtime.ts";
+import { Tensor } from "../tensor.ts";
+import { record } from "../autograd.ts";
+import { convOutSize } from "./conv2d.ts";
+
+const FORWARD = kernel("maxpool_forward", forwardSrc);
+const BACKWARD = kernel("maxpool_backward", backwardSrc);
+
+/** Pooling hyper-parameters. */
+export interface MaxPool2dOptions {
+  /** Window side. */
+  kernel: number;
+  /** Step between windows (default: the window side). */
+  stride?: number;
+  /** Padding on every side, which never wins the max (default 0). */
+  padding?: number;
+}
+
+function geometry(xs: readonly number[], o: MaxPool2dOptions) {
+  if (xs.length !== 4) throw new Error(`facekit: maxPool2d input must be NCHW, got [${xs}]`);
+  const k = o.kernel;
+  const stride = o.stride ?? k;
+  const pad = o.padding ?? 0;
+  if (pad * 2 > k) {
+    throw new Error(`facekit: maxPool2d padding ${pad} exceeds half the kernel ${k}`);
+  }
+  const [n, c, h, w] = xs;
+  const oh = convOutSize(h, k, stride, pad);
+  const ow = convOutSize(w, k, stride, pad);
+  if (oh < 1 || ow < 1) throw new Error(`facekit: maxPool2d ${k}×${k} does not fit [${xs}]`);
+  return { n, c, h, w, oh, ow, k, stride, pad };
+}
+
+/** Max over `kernel`×`kernel` windows of each channel. */
+export function maxPool2d(x: Tensor, o: MaxPool2dOptions): Tensor {
+  const g = geometry(x.shape, o);
+  const y = Tensor.empty([g.n, g.c, g.oh, g.ow]);
+  const argmax = Tensor.empty([g.n, g.c, g.oh, g.ow]); // u32 indices stored in f32-sized slots
+  const words = params([g.n * g.c, g.h, g.w, g.oh, g.ow, g.k, g.stride, g.pad]);
+  rt().dispatch(FORWARD, [x.binding, y.binding, argmax.binding], y.size, words);
+  return record(y, "maxPool2d", [x], (dy) => {
+    const dx = Tensor.empty(x.shape);
+    rt().dispatch(BACKWARD, [dy.binding, argmax.binding, dx.binding], dx.size, words);
+    return [dx];
+  }, [argmax]);
+}
+
+/** Float64 CPU reference of {@link maxPool2d}. */
+export function maxPool2dReference(
+  x: Float64Array,
+  xShape: readonly number[],
+  o: MaxPool2dOptions,
+): { data: Float64Array; shape: number[] } {
+  const g = geometry(xShape, o);
+  const y = new Float64Array(g.n * g.c * g.oh * g.ow);
+  for (let p = 0; p < g.n * g.c; p++) {
+    for (let oy = 0; oy < g.oh; oy++) {
+      for (let ox = 0; ox < g.ow; ox++) {
+        let best = -Infinity;
+        for (let ky = 0; ky < g.k; ky++) {
+          const iy = oy * g.stride + ky - g.pad;
+          if (iy < 0 || iy >= g.h) continue;
+          for (let kx = 0; kx < g.k; kx++) {
+            const ix = ox * g.stride + kx - g.pad;
+            if (ix < 0 || ix >= g.w) continue;
+            best = Math.max(best, x[(p * g.h + iy) * g.w + ix]);
+          }
+        }
+        y[(p * g.oh + oy) * g.ow + ox] = best;
+      }
+    }
+  }
+  return { data: y, shape: [g.n, g.c, g.oh, g.ow] };
+}

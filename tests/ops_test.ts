@@ -1,0 +1,122 @@
+// Every op: GPU forward equals the float64 reference; GPU backward equals central finite
+// differences of the reference. Shapes include odd sizes, non-square inputs, stride 2,
+// padding 1, batch > 1 and single-channel input.
+import { checkGradients } from "./grad_check.ts";
+import { conv2d, conv2dReference } from "../nn/ops/conv2d.ts";
+import { maxPool2d, maxPool2dReference } from "../nn/ops/maxpool2d.ts";
+import { relu, reluReference } from "../nn/ops/relu.ts";
+import { linear, linearReference } from "../nn/ops/linear.ts";
+import { mseLoss, mseLossReference } from "../nn/ops/mse_loss.ts";
+import { add, mul, sub } from "../nn/ops/elementwise.ts";
+
+const convCases = [
+  { x: [1, 1, 7, 9], w: [3, 1, 3, 3], stride: 1, padding: 0 },
+  { x: [2, 3, 8, 5], w: [5, 3, 3, 3], stride: 2, padding: 1 },
+  { x: [2, 2, 9, 7], w: [4, 2, 3, 3], stride: 1, padding: 1 },
+  { x: [1, 5, 6, 10], w: [6, 5, 1, 1], stride: 2, padding: 0 },
+  { x: [2, 1, 11, 13], w: [2, 1, 7, 7], stride: 2, padding: 3 },
+  { x: [3, 4, 5, 5], w: [7, 4, 2, 3], stride: 1, padding: 0 },
+];
+
+for (const c of convCases) {
+  for (const bias of [true, false]) {
+    Deno.test(`conv2d x[${c.x}] w[${c.w}] s${c.stride} p${c.padding} bias=${bias}`, () =>
+      checkGradients({
+        name: "conv2d",
+        inputs: [
+          { shape: c.x, grad: true },
+          { shape: c.w, grad: true },
+          ...(bias ? [{ shape: [c.w[0]], grad: true }] : []),
+        ],
+        gpu: ([x, w, b]) => conv2d(x, w, b ?? null, c),
+        reference: ([x, w, b]) => conv2dReference(x, c.x, w, c.w, b ?? null, c).data,
+      }));
+  }
+}
+
+Deno.test("conv2d with fused ReLU", () => {
+  const c = { x: [2, 2, 6, 7], w: [3, 2, 3, 3], stride: 1, padding: 1, relu: true };
+  return checkGradients({
+    name: "conv2d+relu",
+    inputs: [{ shape: c.x, grad: true }, { shape: c.w, grad: true }, { shape: [3], grad: true }],
+    gpu: ([x, w, b]) => conv2d(x, w, b, c),
+    reference: ([x, w, b]) => conv2dReference(x, c.x, w, c.w, b, c).data,
+  });
+});
+
+const poolCases = [
+  { x: [1, 1, 6, 8], kernel: 2, stride: 2, padding: 0 },
+  { x: [2, 3, 7, 5], kernel: 2, stride: 2, padding: 0 },
+  { x: [2, 2, 9, 11], kernel: 3, stride: 2, padding: 1 },
+  { x: [1, 2, 5, 6], kernel: 3, stride: 1, padding: 1 },
+];
+for (const c of poolCases) {
+  Deno.test(`maxPool2d x[${c.x}] k${c.kernel} s${c.stride} p${c.padding}`, () =>
+    checkGradients({
+      name: "maxPool2d",
+      inputs: [{ shape: c.x, grad: true }],
+      gpu: ([x]) => maxPool2d(x, c),
+      reference: ([x]) => maxPool2dReference(x, c.x, c).data,
+    }));
+}
+
+Deno.test("relu", () =>
+  checkGradients({
+    name: "relu",
+    inputs: [{ shape: [3, 5, 7], grad: true, awayFromZero: 1e-3 }],
+    gpu: ([x]) => relu(x),
+    reference: ([x]) => reluReference(x),
+  }));
+
+for (const [m, k, n] of [[1, 7, 5], [3, 13, 9], [6, 4, 1], [5, 33, 17]]) {
+  for (const fused of [false, true]) {
+    Deno.test(`linear ${m}×${k} → ${n} relu=${fused}`, () =>
+      checkGradients({
+        name: "linear",
+        inputs: [{ shape: [m, k], grad: true }, { shape: [n, k], grad: true }, {
+          shape: [n],
+          grad: true,
+        }],
+        gpu: ([x, w, b]) => linear(x, w, b, { relu: fused }),
+        reference: ([x, w, b]) => linearReference(x, [m, k], w, [n, k], b, { relu: fused }).data,
+      }));
+  }
+}
+
+Deno.test("mseLoss", () =>
+  checkGradients({
+    name: "mseLoss",
+    inputs: [{ shape: [4, 29], grad: true }, { shape: [4, 29] }],
+    gpu: ([p, t]) => mseLoss(p, t),
+    reference: ([p, t]) => Float64Array.of(mseLossReference(p, t)),
+  }));
+
+Deno.test("add / sub / mul", async () => {
+  const shape = [2, 3, 5];
+  await checkGradients({
+    name: "add",
+    inputs: [{ shape, grad: true }, { shape, grad: true }],
+    gpu: ([a, b]) => add(a, b),
+    reference: ([a, b]) => a.map((v, i) => v + b[i]),
+  });
+  await checkGradients({
+    name: "sub",
+    inputs: [{ shape, grad: true }, { shape, grad: true }],
+    gpu: ([a, b]) => sub(a, b),
+    reference: ([a, b]) => a.map((v, i) => v - b[i]),
+  });
+  await checkGradients({
+    name: "mul",
+    inputs: [{ shape, grad: true }, { shape, grad: true }],
+    gpu: ([a, b]) => mul(a, b),
+    reference: ([a, b]) => a.map((v, i) => v * b[i]),
+  });
+});
+
+Deno.test("gradient fan-out: x used twice accumulates", () =>
+  checkGradients({
+    name: "fan-out",
+    inputs: [{ shape: [3, 4], grad: true }],
+    gpu: ([x]) => mul(add(x, x), x),
+    reference: ([x]) => x.map((v) => 2 * v * v),
+  }));
