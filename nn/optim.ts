@@ -7,7 +7,7 @@
 import adamSrc from "../shaders/adam.wgsl" with { type: "text" };
 import sgdSrc from "../shaders/sgd.wgsl" with { type: "text" };
 import tickSrc from "../shaders/optimizer_tick.wgsl" with { type: "text" };
-import { kernel, params } from "./kernel.ts";
+import { kernel, params as uniformWords } from "./kernel.ts";
 import { rt } from "./runtime.ts";
 import { Tensor } from "./tensor.ts";
 import { fill } from "./ops/elementwise.ts";
@@ -108,7 +108,7 @@ export class Adam extends Optimizer {
     this.#m = params.map((p) => fill(p.shape, 0));
     this.#v = params.map((p) => fill(p.shape, 0));
     this.#words = params.map((p) =>
-      params([p.size, o.decoupled ? 1 : 0], [o.lr, o.beta1, o.beta2, o.eps, o.weightDecay])
+      uniformWords([p.size, o.decoupled ? 1 : 0], [o.lr, o.beta1, o.beta2, o.eps, o.weightDecay])
     );
   }
 
@@ -154,7 +154,7 @@ export class Sgd extends Optimizer {
     const o = this.options;
     this.#buf = params.map((p) => fill(o.momentum ? p.shape : [1], 0));
     this.#words = params.map((p) =>
-      params([p.size, o.momentum ? 1 : 0], [o.lr, o.momentum, o.weightDecay])
+      uniformWords([p.size, o.momentum ? 1 : 0], [o.lr, o.momentum, o.weightDecay])
     );
   }
 

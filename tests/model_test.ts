@@ -1,0 +1,165 @@
+// Whole-network checks: NoseNet's gradients against finite differences of a float64
+// reference network, optimizer updates against PyTorch's formulas, and flat GPU memory over
+// hundreds of training steps.
+import assert from "node:assert/strict";
+import { initRuntime, rt } from "../nn/runtime.ts";
+import { Tensor, tidy } from "../nn/tensor.ts";
+import { KeypointCnn, type KeypointCnnConfig, NOSENET } from "../nn/models/keypoint_cnn.ts";
+import { conv2dReference } from "../nn/ops/conv2d.ts";
+import { maxPool2dReference } from "../nn/ops/maxpool2d.ts";
+import { linearReference } from "../nn/ops/linear.ts";
+import { mseLoss } from "../nn/ops/mse_loss.ts";
+import { Adam, Sgd } from "../nn/optim.ts";
+import { addInPlace } from "../nn/ops/elementwise.ts";
+import { Rng } from "../data/rng.ts";
+import { assertClose, randomData } from "./grad_check.ts";
+
+function referenceNet(cfg: KeypointCnnConfig, x: Float64Array, n: number, p: Float64Array[]) {
+  let data = x;
+  let shape = [n, 1, cfg.inputHeight, cfg.inputWidth];
+  let inC = 1;
+  cfg.channels.forEach((c, i) => {
+    const ws = [c, inC, 3, 3];
+    const conv = conv2dReference(data, shape, p[2 * i], ws, p[2 * i + 1], { relu: true });
+    const pool = maxPool2dReference(conv.data, conv.shape, { kernel: 2 });
+    data = pool.data;
+    shape = pool.shape;
+    inC = c;
+  });
+  const flat = data.length / n;
+  const k = 2 * cfg.channels.length;
+  const h = linearReference(data, [n, flat], p[k], [cfg.hidden, flat], p[k + 1], { relu: true });
+  return linearReference(h.data, h.shape, p[k + 2], [cfg.outputs, cfg.hidden], p[k + 3]).data;
+}
+
+Deno.test("NoseNet (real channel widths, tiny 22×30 input, batch 2): gradients match finite differences", async () => {
+  await initRuntime();
+  const cfg = { ...NOSENET, inputHeight: 22, inputWidth: 30 };
+  const model = new KeypointCnn(cfg, 3);
+  const named = model.namedParameters();
+  const params = await Promise.all(named.map(async ([, t]) => Float64Array.from(await t.read())));
+  const rng = new Rng(5);
+  const n = 2;
+  const x = randomData(n * cfg.inputHeight * cfg.inputWidth, rng);
+  const want = referenceNet(cfg, x, n, params);
+  const g = randomData(want.length, rng);
+  const xt = Tensor.from(Float32Array.from(x), [n, 1, cfg.inputHeight, cfg.inputWidth]);
+  const out = await rt().checked(() =>
+    tidy(() => {
+      const y = model.forward(xt);
+      y.kept = true;
+      y.backward(Tensor.from(Float32Array.from(g), y.shape));
+      return y;
+    })
+  );
+  assertClose(await out.read(), want, "NoseNet forward", 1e-4, 1e-3);
+  out.dispose();
+  xt.dispose();
+  const dot = (a: Float64Array) => a.reduce((s, v, i) => s + v * g[i], 0);
+  const eps = 1e-6;
+  for (let i = 0; i < named.length; i++) {
+    const [name, t] = named[i];
+    const got = await t.grad!.read();
+    // 24 random entries per tensor keep the f64 reference cost small.
+    for (let s = 0; s < Math.min(24, t.size); s++) {
+      const j = rng.int(t.size);
+      const v = params[i][j];
+      params[i][j] = v + eps;
+      const plus = dot(referenceNet(cfg, x, n, params));
+      params[i][j] = v - eps;
+      const minus = dot(referenceNet(cfg, x, n, params));
+      params[i][j] = v;
+      const numeric = (plus - minus) / (2 * eps);
+      assertClose([got[j]], [numeric], `d/d ${name}[${j}]`, 1e-4, 2e-3);
+    }
+  }
+  model.dispose();
+});
+
+function adamReference(w: number[], grads: (w: number[]) => number[], steps: number, lr: number) {
+  const [b1, b2, eps] = [0.9, 0.999, 1e-8];
+  const m = w.map(() => 0);
+  const v = w.map(() => 0);
+  for (let t = 1; t <= steps; t++) {
+    const g = grads(w);
+    for (let i = 0; i < w.length; i++) {
+      m[i] = b1 * m[i] + (1 - b1) * g[i];
+      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+      const mh = m[i] / (1 - b1 ** t);
+      const vh = v[i] / (1 - b2 ** t);
+      w[i] -= lr * mh / (Math.sqrt(vh) + eps);
+    }
+  }
+  return w;
+}
+
+Deno.test("Adam and SGD-momentum match PyTorch's update rules", async () => {
+  await initRuntime();
+  const target = [0.5, -1, 2, 0.25, -0.75];
+  const start = [0.1, 0.2, -0.3, 0.4, 1.5];
+  // loss = mean((w - target)^2) → grad = 2 (w - target) / n
+  const grads = (w: number[]) => w.map((v, i) => (2 * (v - target[i])) / w.length);
+  for (const kind of ["adam", "sgd"] as const) {
+    const w = Tensor.from(start, [5], true);
+    const tgt = Tensor.from(target, [5]);
+    const opt = kind === "adam"
+      ? new Adam([w], { lr: 0.05 })
+      : new Sgd([w], { lr: 0.1, momentum: 0.9 });
+    for (let s = 0; s < 7; s++) {
+      tidy(() => mseLoss(w, tgt).backward());
+      opt.step();
+    }
+    const got = await w.read();
+    let want: number[];
+    if (kind === "adam") want = adamReference([...start], grads, 7, 0.05);
+    else {
+      want = [...start];
+      const buf = want.map(() => 0);
+      for (let t = 0; t < 7; t++) {
+        const g = grads(want);
+        for (let i = 0; i < 5; i++) {
+          buf[i] = t === 0 ? g[i] : 0.9 * buf[i] + g[i];
+          want[i] -= 0.1 * buf[i];
+        }
+      }
+    }
+    assertClose(got, want, kind, 1e-5, 1e-4);
+    opt.dispose();
+    w.dispose();
+    tgt.dispose();
+  }
+});
+
+Deno.test("GPU memory is flat over 600 training steps (buffers pooled, intermediates freed)", async () => {
+  await initRuntime();
+  const cfg = { ...NOSENET, inputHeight: 30, inputWidth: 40, channels: [4, 6, 8], hidden: 16 };
+  const model = new KeypointCnn(cfg, 1);
+  const opt = new Adam(model.parameters());
+  const rng = new Rng(2);
+  const x = Tensor.from(Float32Array.from(randomData(2 * 30 * 40, rng)), [2, 1, 30, 40]);
+  const y = Tensor.from(Float32Array.from(randomData(4, rng)), [2, 2]);
+  const lossSum = Tensor.from([0], [1]);
+  let after20 = rt().stats();
+  const s0 = rt().stats();
+  for (let step = 0; step < 600; step++) {
+    tidy(() => {
+      const loss = mseLoss(model.forward(x), y);
+      // Accumulate on the GPU before backward releases the loss; read once at the end.
+      addInPlace(lossSum, loss);
+      loss.backward();
+    });
+    opt.step();
+    await rt().endStep();
+    if (step === 19) after20 = rt().stats();
+  }
+  const end = rt().stats();
+  const total = (await lossSum.read())[0];
+  assert(Number.isFinite(total) && total > 0, `accumulated loss ${total}`);
+  assert.equal(end.liveBuffers, after20.liveBuffers, "live GPU buffers grew");
+  assert.equal(end.liveBytes, after20.liveBytes, "live GPU bytes grew");
+  // One submit per step: no hidden flushes inside the step.
+  assert.equal(end.submits - s0.submits, 600);
+  model.dispose();
+  opt.dispose();
+  for (const t of [x, y, lossSum]) t.dispose();
+});
