@@ -172,6 +172,14 @@ export class Tensor {
     return out;
   }
 
+  /** Overwrites the values from the CPU (flushes first if pending GPU work uses them). */
+  write(data: Float32Array): void {
+    if (data.length !== this.size) {
+      throw new Error(`facekit: ${data.length} values written to tensor [${this.shape}]`);
+    }
+    if (this.size > 0) rt().write(this.buffer, data);
+  }
+
   /** Copies the values back to the CPU (waits for the GPU: never call inside a step loop). */
   async read(): Promise<Float32Array> {
     if (this.size === 0) return new Float32Array(0);
