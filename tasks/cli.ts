@@ -1,0 +1,73 @@
+/**
+ * Command-line flag parsing shared by the tasks, with errors that name the flag.
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+/** Thrown for bad command-line input; tasks print its message without a stack trace. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** Parses `args` with string/boolean options; unknown flags are errors. */
+export function parseFlags(
+  args: string[],
+  strings: string[],
+  booleans: string[],
+): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  const options: Record<string, { type: "string" | "boolean" }> = {};
+  for (const s of strings) options[s] = { type: "string" };
+  for (const b of booleans) options[b] = { type: "boolean" };
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
+    return { values: values as Record<string, string | boolean | undefined>, positionals };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** A numeric flag in [min, max] (integer when `integer`), or `fallback` when absent. */
+export function numberFlag(
+  values: Record<string, string | boolean | undefined>,
+  name: string,
+  fallback: number,
+  opt: { min?: number; max?: number; integer?: boolean } = {},
+): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  const min = opt.min ?? -Infinity;
+  const max = opt.max ?? Infinity;
+  if (
+    typeof raw !== "string" || raw.trim() === "" || !Number.isFinite(v) || v < min || v > max ||
+    (opt.integer && !Number.isInteger(v))
+  ) {
+    const kind = opt.integer ? "an integer" : "a number";
+    throw new UsageError(`--${name} must be ${kind} in [${min}, ${max}], got "${raw}"`);
+  }
+  return v;
+}
+
+/** Runs a task's main, printing usage and data errors as one clear message (exit code 1/2). */
+export async function runMain(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (e) {
+    const err = e as Error;
+    if (err instanceof UsageError) {
+      console.error(`error: ${err.message}`);
+      Deno.exit(2);
+    }
+    console.error(Deno.env.get("FACEKIT_DEBUG") ? err : `error: ${err.message ?? err}`);
+    Deno.exit(1);
+  }
+}
