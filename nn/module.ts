@@ -5,7 +5,7 @@
  */
 
 import { Tensor } from "./tensor.ts";
-import { Rng } from "../data/rng.ts";
+import type { Rng } from "../data/rng.ts";
 
 /** A layer or model: a function of tensors with named parameters and child modules. */
 export abstract class Module {

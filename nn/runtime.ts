@@ -313,17 +313,21 @@ export class Runtime {
   async checked<T>(fn: () => T | Promise<T>): Promise<T> {
     this.device.pushErrorScope("out-of-memory");
     this.device.pushErrorScope("validation");
-    let result: T;
+    let result: T | undefined;
+    let failure: unknown = null;
     try {
       result = await fn();
       this.flush();
-    } finally {
-      const validation = await this.device.popErrorScope();
-      const oom = await this.device.popErrorScope();
-      const err = validation ?? oom;
-      if (err) throw new Error(`facekit: WebGPU error: ${err.message}`);
+    } catch (e) {
+      failure = e;
     }
-    return result;
+    // Pop both scopes whatever happened, so later work is not captured by them.
+    const validation = await this.device.popErrorScope();
+    const oom = await this.device.popErrorScope();
+    const gpuError = validation ?? oom;
+    if (gpuError) throw new Error(`facekit: WebGPU error: ${gpuError.message}`);
+    if (failure) throw failure;
+    return result as T;
   }
 }
 

@@ -66,7 +66,7 @@ export function keypointCnnShapes(
 export class KeypointCnn extends Module {
   readonly config: KeypointCnnConfig;
   readonly convs: Conv2d[];
-  readonly pool = new MaxPool2d(2);
+  readonly pool: MaxPool2d = new MaxPool2d(2);
   readonly fc1: Linear;
   readonly fc2: Linear;
 

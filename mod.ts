@@ -1,0 +1,63 @@
+/**
+ * facekit: WebGPU deep learning for Deno, with hand-written WGSL kernels and reverse-mode
+ * autograd, plus the data, model and plotting pieces of a facial keypoint pipeline.
+ *
+ * ```ts
+ * import { Adam, initRuntime, KeypointCnn, mseLoss, NOSENET, Tensor, tidy } from "./mod.ts";
+ * await initRuntime();
+ * const model = new KeypointCnn(NOSENET);
+ * const opt = new Adam(model.parameters(), { lr: 1e-3 });
+ * const x = Tensor.from(new Float32Array(60 * 80), [1, 1, 60, 80]);
+ * const y = Tensor.from([0.5, 0.5], [1, 2]);
+ * tidy(() => mseLoss(model.forward(x), y).backward());
+ * opt.step();
+ * ```
+ * @module
+ */
+
+export { getDevice, type GpuDevice, NoWebGpuError } from "./nn/device.ts";
+export { initRuntime, type Kernel, rt, Runtime, type RuntimeStats } from "./nn/runtime.ts";
+export { isGradEnabled, keep, noGrad, shapeSize, Tensor, tidy } from "./nn/tensor.ts";
+export { type GradNode, record } from "./nn/autograd.ts";
+export { Module } from "./nn/module.ts";
+export { Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from "./nn/layers.ts";
+export {
+  FACENET,
+  KeypointCnn,
+  type KeypointCnnConfig,
+  keypointCnnShapes,
+  NOSENET,
+} from "./nn/models/keypoint_cnn.ts";
+export { conv2d, type Conv2dOptions, conv2dReference, convOutSize } from "./nn/ops/conv2d.ts";
+export { maxPool2d, type MaxPool2dOptions, maxPool2dReference } from "./nn/ops/maxpool2d.ts";
+export { relu, reluReference } from "./nn/ops/relu.ts";
+export { gemm, linear, linearReference } from "./nn/ops/linear.ts";
+export { mseLoss, mseLossReference } from "./nn/ops/mse_loss.ts";
+export { add, addInPlace, copy, fill, fillInPlace, mul, sub } from "./nn/ops/elementwise.ts";
+export { reduceSum } from "./nn/ops/reduce.ts";
+export { Adam, type AdamOptions, Optimizer, Sgd, type SgdOptions } from "./nn/optim.ts";
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  loadSafetensors,
+  saveSafetensors,
+  type StoredTensor,
+} from "./nn/safetensors.ts";
+export { loadModel, loadModelState, modelState, saveModel } from "./nn/serialize.ts";
+export { Rng } from "./data/rng.ts";
+export { parseAsf } from "./data/asf.ts";
+export { decodeImage, type GrayImage, resizeImage, warpAffine } from "./data/image.ts";
+export * as affine from "./data/affine.ts";
+export {
+  flipPoints,
+  IBUG68_FLIP_PERMUTATION,
+  IMM_FLIP_PERMUTATION,
+  meanShape,
+  permutePoints,
+} from "./data/keypoints.ts";
+export { augment, type AugmentOptions } from "./data/augment.ts";
+export { type ImmSample, loadImmDataset, toModelInput } from "./data/imm.ts";
+export { resolveImmDir } from "./data/fetch_imm.ts";
+export { lossCurveSvg } from "./plot/loss_svg.ts";
+export { keypointsSvg } from "./plot/keypoints_svg.ts";
+export { filtersSvg } from "./plot/filters_svg.ts";
