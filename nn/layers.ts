@@ -1,14 +1,15 @@
 /**
- * Layers: Conv2d, Linear, MaxPool2d, ReLU, Flatten and Sequential.
+ * Layers: Conv2d, Linear, MaxPool2d, ReLU, Flatten, Sequential and BatchNorm2d.
  * @module
  */
 
 import { Module, uniformInit } from "./module.ts";
-import type { Tensor } from "./tensor.ts";
+import { Tensor } from "./tensor.ts";
 import { conv2d } from "./ops/conv2d.ts";
 import { linear } from "./ops/linear.ts";
 import { maxPool2d } from "./ops/maxpool2d.ts";
 import { relu } from "./ops/relu.ts";
+import { batchNorm2d } from "./ops/batchnorm2d.ts";
 import { Rng } from "../data/rng.ts";
 
 /** Options shared by layers that create parameters. */
@@ -116,5 +117,39 @@ export class Sequential extends Module {
     let h = x;
     for (const m of this.layers) h = m.forward(h);
     return h;
+  }
+}
+
+/** BatchNorm over the channels of NCHW input; `relu: true` fuses the activation. */
+export class BatchNorm2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  readonly runningMean: Tensor;
+  readonly runningVar: Tensor;
+
+  constructor(
+    readonly channels: number,
+    readonly opt: { momentum?: number; eps?: number; relu?: boolean } = {},
+  ) {
+    super();
+    this.weight = this.param("weight", Tensor.from(new Float32Array(channels).fill(1), [channels]));
+    this.bias = this.param("bias", Tensor.from(new Float32Array(channels), [channels]));
+    this.runningMean = this.buffer(
+      "running_mean",
+      Tensor.from(new Float32Array(channels), [channels]),
+    );
+    this.runningVar = this.buffer(
+      "running_var",
+      Tensor.from(new Float32Array(channels).fill(1), [channels]),
+    );
+  }
+
+  forward(x: Tensor): Tensor {
+    return batchNorm2d(x, this.weight, this.bias, this.runningMean, this.runningVar, {
+      training: this.training,
+      momentum: this.opt.momentum,
+      eps: this.opt.eps,
+      relu: this.opt.relu,
+    });
   }
 }

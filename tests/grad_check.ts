@@ -6,6 +6,7 @@
 import { initRuntime, rt } from "../nn/runtime.ts";
 import { Tensor, tidy } from "../nn/tensor.ts";
 import { Rng } from "../data/rng.ts";
+import type { Module } from "../nn/module.ts";
 
 /** One op input: its shape, whether to check its gradient, and optional fixed values. */
 export interface InputSpec {
@@ -134,4 +135,57 @@ function dot(a: Float64Array, b: Float64Array): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i] * b[i];
   return s;
+}
+
+/**
+ * Whole-module check: the module's output on a random input matches `reference` (given the
+ * input and the parameters by name, in float64), and the GPU gradient of every parameter
+ * matches central finite differences of the reference at `samples` random entries per tensor.
+ */
+export async function checkModuleGradients(opts: {
+  name: string;
+  module: Module;
+  inputShape: number[];
+  reference: (x: Float64Array, p: Map<string, Float64Array>) => Float64Array;
+  samples?: number;
+  seed?: number;
+}): Promise<void> {
+  await initRuntime();
+  const named = opts.module.namedParameters();
+  const p = new Map<string, Float64Array>();
+  for (const [name, t] of named) p.set(name, Float64Array.from(await t.read()));
+  const rng = new Rng(opts.seed ?? 5);
+  const x = randomData(opts.inputShape.reduce((a, b) => a * b, 1), rng);
+  // The reference may update running statistics; give it copies of buffers via closures only.
+  const want = opts.reference(x, p);
+  const g = randomData(want.length, rng);
+  const xt = Tensor.from(Float32Array.from(x), opts.inputShape);
+  const out = await rt().checked(() =>
+    tidy(() => {
+      const y = opts.module.forward(xt);
+      y.kept = true;
+      y.backward(Tensor.from(Float32Array.from(g), y.shape));
+      return y;
+    })
+  );
+  assertClose(await out.read(), want, `${opts.name} forward`, 1e-4, 1e-3);
+  out.dispose();
+  xt.dispose();
+  const eps = 1e-6;
+  for (const [name, t] of named) {
+    const got = await t.grad!.read();
+    const values = p.get(name)!;
+    for (let s = 0; s < Math.min(opts.samples ?? 24, t.size); s++) {
+      const j = rng.int(t.size);
+      const v = values[j];
+      values[j] = v + eps;
+      const plus = dot(opts.reference(x, p), g);
+      values[j] = v - eps;
+      const minus = dot(opts.reference(x, p), g);
+      values[j] = v;
+      assertClose([got[j]], [(plus - minus) / (2 * eps)], `d/d ${name}[${j}]`, 1e-4, 2e-3);
+    }
+    t.grad!.dispose();
+    t.grad = null;
+  }
 }

@@ -12,7 +12,7 @@ import { mseLoss } from "../nn/ops/mse_loss.ts";
 import { Adam, Sgd } from "../nn/optim.ts";
 import { addInPlace } from "../nn/ops/elementwise.ts";
 import { Rng } from "../data/rng.ts";
-import { assertClose, randomData } from "./grad_check.ts";
+import { assertClose, checkModuleGradients, randomData } from "./grad_check.ts";
 
 function referenceNet(cfg: KeypointCnnConfig, x: Float64Array, n: number, p: Float64Array[]) {
   let data = x;
@@ -36,43 +36,13 @@ Deno.test("NoseNet (real channel widths, tiny 22×30 input, batch 2): gradients 
   await initRuntime();
   const cfg = { ...NOSENET, inputHeight: 22, inputWidth: 30 };
   const model = new KeypointCnn(cfg, 3);
-  const named = model.namedParameters();
-  const params = await Promise.all(named.map(async ([, t]) => Float64Array.from(await t.read())));
-  const rng = new Rng(5);
-  const n = 2;
-  const x = randomData(n * cfg.inputHeight * cfg.inputWidth, rng);
-  const want = referenceNet(cfg, x, n, params);
-  const g = randomData(want.length, rng);
-  const xt = Tensor.from(Float32Array.from(x), [n, 1, cfg.inputHeight, cfg.inputWidth]);
-  const out = await rt().checked(() =>
-    tidy(() => {
-      const y = model.forward(xt);
-      y.kept = true;
-      y.backward(Tensor.from(Float32Array.from(g), y.shape));
-      return y;
-    })
-  );
-  assertClose(await out.read(), want, "NoseNet forward", 1e-4, 1e-3);
-  out.dispose();
-  xt.dispose();
-  const dot = (a: Float64Array) => a.reduce((s, v, i) => s + v * g[i], 0);
-  const eps = 1e-6;
-  for (let i = 0; i < named.length; i++) {
-    const [name, t] = named[i];
-    const got = await t.grad!.read();
-    // 24 random entries per tensor keep the f64 reference cost small.
-    for (let s = 0; s < Math.min(24, t.size); s++) {
-      const j = rng.int(t.size);
-      const v = params[i][j];
-      params[i][j] = v + eps;
-      const plus = dot(referenceNet(cfg, x, n, params));
-      params[i][j] = v - eps;
-      const minus = dot(referenceNet(cfg, x, n, params));
-      params[i][j] = v;
-      const numeric = (plus - minus) / (2 * eps);
-      assertClose([got[j]], [numeric], `d/d ${name}[${j}]`, 1e-4, 2e-3);
-    }
-  }
+  const names = model.namedParameters().map(([n]) => n);
+  await checkModuleGradients({
+    name: "NoseNet",
+    module: model,
+    inputShape: [2, 1, cfg.inputHeight, cfg.inputWidth],
+    reference: (x, p) => referenceNet(cfg, x, 2, names.map((n) => p.get(n)!)),
+  });
   model.dispose();
 });
 
