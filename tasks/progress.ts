@@ -19,7 +19,7 @@ export class ProgressBar {
   readonly #live = Deno.stdout.isTerminal();
   #lastDraw = 0;
 
-  constructor(readonly label: string, readonly total: number) {}
+  constructor(readonly label: string, public total: number) {}
 
   /** Redraws at most ~10 times per second. */
   update(done: number, imagesPerSecond: number): void {

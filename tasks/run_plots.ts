@@ -22,8 +22,10 @@ export interface RunPlotInput {
   samples: { name: string; image: GrayImage; points: Float32Array }[];
   /** Predictions [N × 2K] relative to the image size, for the `points` indices. */
   pred: Float32Array;
-  /** Per-sample mean pixel error, used to pick the best and worst images. */
+  /** Per-sample error (pixels, or NME %), used to pick the best and worst images. */
   errors: { perSamplePx: number[] };
+  /** Unit shown after each panel's error (default "px"). */
+  errorUnit?: string;
   /** Which of each sample's points the model predicts. */
   points: number[];
 }
@@ -55,15 +57,37 @@ export async function writeRunPlots(r: RunPlotInput): Promise<void> {
       pred[2 * j] = r.pred[i * 2 * k + 2 * j] * w;
       pred[2 * j + 1] = r.pred[i * 2 * k + 2 * j + 1] * h;
     });
-    return { image: s.image, truth, pred, title: `${label}: ${s.name} — ${e.toFixed(1)} px` };
+    return {
+      image: s.image,
+      truth,
+      pred,
+      title: `${label}: ${s.name} — ${e.toFixed(1)} ${r.errorUnit ?? "px"}`,
+    };
   });
   writeFileAtomic(join(r.runDir, "predictions.svg"), await keypointsSvg(panels));
 
+  // The first two conv layers, at most 16 output × 8 input channels each so the SVG stays small.
   const convs = r.model.namedParameters().filter(([, t]) => t.shape.length === 4).slice(0, 2);
-  const layers = await Promise.all(convs.map(async ([name, t]) => ({
-    name,
-    weight: await t.read(),
-    shape: t.shape as unknown as [number, number, number, number],
-  })));
+  const layers = await Promise.all(convs.map(async ([name, t]) => {
+    const [co, ci, kh, kw] = t.shape;
+    const keepO = Math.min(co, 16);
+    const keepI = Math.min(ci, 8);
+    const all = await t.read();
+    const weight = new Float32Array(keepO * keepI * kh * kw);
+    for (let o = 0; o < keepO; o++) {
+      for (let i = 0; i < keepI; i++) {
+        const src = ((o * ci + i) * kh) * kw;
+        weight.set(all.subarray(src, src + kh * kw), ((o * keepI + i) * kh) * kw);
+      }
+    }
+    const shown = keepO < co || keepI < ci
+      ? ` (first ${keepO} of ${co} out, ${keepI} of ${ci} in)`
+      : "";
+    return {
+      name: name + shown,
+      weight,
+      shape: [keepO, keepI, kh, kw] as [number, number, number, number],
+    };
+  }));
   writeFileAtomic(join(r.runDir, "filters.svg"), filtersSvg(layers));
 }

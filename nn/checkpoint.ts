@@ -1,0 +1,69 @@
+/**
+ * Training checkpoints: model weights, optimizer state and the loop's position in one
+ * safetensors file, written atomically (temporary file, then rename) so a crash or Ctrl-C never
+ * leaves a half-written checkpoint behind.
+ * @module
+ */
+
+import type { Module } from "./module.ts";
+import type { Optimizer } from "./optim.ts";
+import { loadSafetensors, saveSafetensors, type StoredTensor } from "./safetensors.ts";
+import { loadModelState, modelState } from "./serialize.ts";
+
+/** Where the training loop was when the checkpoint was written (JSON-serialisable). */
+export interface TrainingPosition {
+  /** Last fully finished epoch (0 before the first). */
+  epoch: number;
+  /** Optimizer steps taken so far. */
+  steps: number;
+  /** Anything else the task needs to continue exactly (seed, RNG state, metrics so far). */
+  extra: Record<string, unknown>;
+}
+
+const MODEL = "model.";
+const OPT = "optimizer.";
+
+/** Writes model, optimizer and position to `path` atomically. */
+export async function saveCheckpoint(
+  path: string,
+  model: Module,
+  opt: Optimizer,
+  position: TrainingPosition,
+): Promise<void> {
+  const tensors: Record<string, StoredTensor> = {};
+  for (const [k, v] of Object.entries(await modelState(model))) tensors[MODEL + k] = v;
+  for (const [k, t] of opt.stateTensors()) {
+    tensors[OPT + k] = { shape: [...t.shape], data: await t.read() };
+  }
+  await saveSafetensors(path, tensors, {
+    format: "facekit-checkpoint",
+    position: JSON.stringify(position),
+  });
+}
+
+/** Restores model and optimizer from a checkpoint; returns the saved position. */
+export async function loadCheckpoint(
+  path: string,
+  model: Module,
+  opt: Optimizer,
+): Promise<TrainingPosition> {
+  const { tensors, metadata } = await loadSafetensors(path);
+  if (metadata.format !== "facekit-checkpoint" || !metadata.position) {
+    throw new Error(`${path}: not a facekit training checkpoint`);
+  }
+  const modelPart: Record<string, StoredTensor> = {};
+  for (const [k, v] of Object.entries(tensors)) {
+    if (k.startsWith(MODEL)) modelPart[k.slice(MODEL.length)] = v;
+  }
+  loadModelState(model, modelPart, path);
+  for (const [k, t] of opt.stateTensors()) {
+    const s = tensors[OPT + k];
+    if (!s || s.data.length !== t.size) {
+      throw new Error(`${path}: optimizer state "${k}" is missing or has the wrong size`);
+    }
+    t.write(s.data);
+  }
+  const position = JSON.parse(metadata.position) as TrainingPosition;
+  opt.restoreSteps(position.steps);
+  return position;
+}

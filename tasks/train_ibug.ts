@@ -1,0 +1,478 @@
+/**
+ * `deno task train:ibug`: trains ResNet-18 on 68-point iBUG 300-W faces (square crops around the
+ * face boxes) with Adam and a cosine learning-rate decay. Resumable: a checkpoint is written
+ * atomically after every epoch and when Ctrl-C stops the run mid-epoch.
+ *
+ * Usage: deno task train:ibug [--data DIR] [--labels FILE.xml] [--epochs N] [--lr X]
+ *   [--batch N] [--seed N] [--size PX] [--limit N] [--val-split F] [--out DIR]
+ *   [--resume RUN_DIR] [--no-augment] [--skip-bad] [--workers N] [--quiet]
+ * @module
+ */
+
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { initRuntime, rt } from "../nn/runtime.ts";
+import { keep, noGrad, Tensor, tidy } from "../nn/tensor.ts";
+import { ResNet18, type ResNet18Config } from "../nn/models/resnet18.ts";
+import { mseLoss } from "../nn/ops/mse_loss.ts";
+import { addInPlace, fillInPlace } from "../nn/ops/elementwise.ts";
+import { Adam } from "../nn/optim.ts";
+import { saveModel } from "../nn/serialize.ts";
+import { loadCheckpoint, saveCheckpoint } from "../nn/checkpoint.ts";
+import { Rng } from "../data/rng.ts";
+import { type IbugFace, loadIbugDataset, splitTrainVal } from "../data/ibug.ts";
+import { augmentIbug } from "../data/ibug_augment.ts";
+import { pointsToOriginal } from "../data/face_crop.ts";
+import { meanAbsCoordError, nme } from "../data/nme.ts";
+import { createRunDir, MetricsCsv, type MetricsRow, writeFileAtomic } from "./run_files.ts";
+import { numberFlag, parseFlags, runMain, UsageError } from "./cli.ts";
+import { formatDuration, ProgressBar } from "./progress.ts";
+import { writeRunPlots } from "./run_plots.ts";
+
+/** File names tried, in order, when `--labels` is not given. */
+export const TRAIN_LABEL_NAMES = [
+  "labels_300W_subset_train.xml",
+  "labels_ibug_300W_train.xml",
+];
+
+/** Where to get the data, printed when it is missing. */
+export const IBUG_DATA_HELP = "Get the 300-W faces with 68-point labels, e.g. dlib's " +
+  "ibug_300W_large_face_landmark_dataset.tar.gz (http://dlib.net/files/data/), or from " +
+  "https://ibug.doc.ic.ac.uk/resources/300-W/ (research use; cite Sagonas et al., " +
+  '"300 Faces in-the-Wild Challenge", ICCV Workshops 2013). Pass the folder with ' +
+  "--data DIR (or FACEKIT_IBUG_DATA=DIR) and the XML with --labels FILE.xml.";
+
+/** Options of one run (the flags). */
+export interface IbugTrainOptions {
+  labels: string;
+  epochs: number;
+  lr: number;
+  batch: number;
+  seed: number;
+  size: number;
+  limit?: number;
+  valSplit: number;
+  augment: boolean;
+  skipBad: boolean;
+  workers?: number;
+  out?: string;
+  resume?: string;
+  quiet?: boolean;
+  /** Stop after this many optimizer steps in total, writing a mid-epoch checkpoint (tests). */
+  stopAfterSteps?: number;
+}
+
+/** Learning-rate multiplier of epoch `e` (0-based) of `epochs`: cosine from 1 towards 0. */
+export function cosineLrScale(e: number, epochs: number): number {
+  return 0.5 * (1 + Math.cos((Math.PI * e) / epochs));
+}
+
+/** A deterministic seed for (run seed, epoch, item), so any step can be replayed on resume. */
+function mixSeed(seed: number, epoch: number, item: number): number {
+  let h = (seed ^ 0x9e3779b9) >>> 0;
+  for (const v of [epoch, item]) {
+    h = Math.imul(h ^ v, 0x85ebca6b) >>> 0;
+    h = (h ^ (h >>> 13)) >>> 0;
+    h = Math.imul(h, 0xc2b2ae35) >>> 0;
+    h = (h ^ (h >>> 16)) >>> 0;
+  }
+  return h;
+}
+
+/** Fills the input [B,1,S,S] (pixels − 0.5) and targets [B,136] (crop coords / S) of a batch. */
+function fillBatch(
+  faces: IbugFace[],
+  idx: number[],
+  size: number,
+  x: Float32Array,
+  y: Float32Array,
+  augmentFor: ((i: number) => Rng) | null,
+): void {
+  const plane = size * size;
+  idx.forEach((fi, j) => {
+    const f = faces[fi];
+    let image = f.image;
+    let pts = f.points!;
+    if (augmentFor) {
+      const a = augmentIbug(image, pts, augmentFor(fi));
+      image = a.image;
+      pts = a.points;
+    }
+    const d = image.data;
+    for (let i = 0; i < plane; i++) x[j * plane + i] = d[i] - 0.5;
+    for (let k = 0; k < 136; k++) y[j * 136 + k] = pts[k] / size;
+  });
+}
+
+/** Validation: predictions mapped back to original pixels; NME (%) and MAE (px) per face. */
+async function evaluate(model: ResNet18, faces: IbugFace[], size: number, batch: number) {
+  model.eval();
+  const preds: Float32Array[] = [];
+  const x = new Float32Array(batch * size * size);
+  const y = new Float32Array(batch * 136);
+  let loss = 0;
+  for (let b = 0; b < faces.length; b += batch) {
+    const idx = faces.slice(b, b + batch).map((_, j) => b + j);
+    fillBatch(faces, idx, size, x, y, null);
+    const out = noGrad(() =>
+      tidy(() => {
+        const xt = Tensor.from(x.subarray(0, idx.length * size * size), [
+          idx.length,
+          1,
+          size,
+          size,
+        ]);
+        return keep(model.forward(xt));
+      })
+    );
+    const v = await out.read();
+    out.dispose();
+    idx.forEach((fi, j) => {
+      const rel = v.subarray(j * 136, (j + 1) * 136);
+      for (let k = 0; k < 136; k++) loss += (rel[k] - y[j * 136 + k]) ** 2;
+      preds[fi] = Float32Array.from(rel);
+    });
+  }
+  model.train();
+  const perFace = faces.map((f, i) =>
+    nme(pointsToOriginal(f.matrix, preds[i].map((v) => v * size)), f.box.parts!)
+  );
+  const orig = faces.map((f, i) => pointsToOriginal(f.matrix, preds[i].map((v) => v * size)));
+  return {
+    loss: loss / (faces.length * 136),
+    nme: perFace.reduce((a, b) => a + b, 0) / faces.length,
+    mae: meanAbsCoordError(orig, faces.map((f) => f.box.parts!)),
+    perFace,
+    relPreds: preds,
+  };
+}
+
+const COLUMNS = [
+  "epoch",
+  "train_loss",
+  "val_loss",
+  "val_nme",
+  "val_mae_px",
+  "lr",
+  "images_per_s",
+  "seconds",
+  "peak_rss_mb",
+] as const;
+
+/** Trains (or resumes) a run; returns the run folder and the last validation NME. */
+export async function trainIbug(o: IbugTrainOptions): Promise<{ runDir: string; valNme: number }> {
+  const log = o.quiet ? () => {} : (s: string) => console.log(s);
+  const runtime = await initRuntime();
+  const t0 = performance.now();
+  const bar = new ProgressBar("preparing face crops", 1);
+  const data = await loadIbugDataset(o.labels, {
+    size: o.size,
+    limit: o.limit,
+    skipBad: o.skipBad,
+    workers: o.workers,
+    onProgress: (done, total) => {
+      bar.total = total;
+      bar.update(done, 0);
+    },
+  });
+  bar.clear();
+  const missing = data.faces.filter((f) => !f.points);
+  if (missing.length) {
+    throw new Error(
+      `${o.labels}: ${missing.length} faces have no <part> landmarks; need a training list`,
+    );
+  }
+  const { train, val } = splitTrainVal(data.faces, o.valSplit);
+  if (train.length === 0 || val.length === 0) {
+    throw new Error(
+      `${o.labels}: ${data.faces.length} faces split into ${train.length} train / ${val.length} ` +
+        "validation; use more faces (--limit) or another --val-split",
+    );
+  }
+  log(
+    `facekit train:ibug — ${train.length} train / ${val.length} val faces at ${o.size}² ` +
+      `(${data.stats.fromCache} from cache, ${data.stats.decoded} decoded, ${data.skipped.length} ` +
+      `skipped, ${
+        ((performance.now() - t0) / 1000).toFixed(1)
+      } s); adapter: ${runtime.adapterName}`,
+  );
+
+  const runDir = o.resume ?? createRunDir("ibug", o.out);
+  const cfg: ResNet18Config = { inChannels: 1, inputSize: o.size, outputs: 136 };
+  const model = new ResNet18(cfg, o.seed);
+  const opt = new Adam(model.parameters(), { lr: o.lr });
+  const ckptPath = join(runDir, "checkpoint.safetensors");
+  const metrics = new MetricsCsv(join(runDir, "metrics.csv"), COLUMNS);
+  let startEpoch = 1;
+  let startStep = 0;
+  let lossSoFar = 0;
+  const config = {
+    task: "ibug",
+    model: "ResNet18",
+    architecture: cfg,
+    input: "gray (0.299R+0.587G+0.114B) square crop of side 1.4×max(box w, h) around the box " +
+      "centre, bilinear, zero padding, pixels − 0.5",
+    output: "68 × (x, y) in crop coordinates divided by the crop size",
+    training: { ...o, resume: undefined },
+  };
+  if (o.resume) {
+    if (!existsSync(ckptPath)) {
+      throw new Error(`--resume ${o.resume}: no checkpoint.safetensors there`);
+    }
+    const pos = await loadCheckpoint(ckptPath, model, opt);
+    const saved = pos.extra as {
+      options: IbugTrainOptions;
+      rows: MetricsRow[];
+      step: number;
+      loss: number;
+    };
+    for (const k of ["size", "batch", "seed", "labels", "limit", "valSplit", "augment"] as const) {
+      if (saved.options[k] !== o[k]) {
+        throw new Error(`--resume: the run used --${k} ${saved.options[k]}, not ${o[k]}`);
+      }
+    }
+    for (const r of saved.rows) metrics.append(r);
+    startEpoch = pos.epoch + 1;
+    startStep = saved.step;
+    lossSoFar = saved.loss;
+    log(`resuming ${runDir} at epoch ${startEpoch}, step ${startStep}`);
+  } else {
+    writeFileAtomic(join(runDir, "config.json"), JSON.stringify(config, null, 2) + "\n");
+  }
+  log(`run folder: ${runDir} — ${model.parameterCount()} parameters`);
+
+  let stop = false;
+  const onSigint = () => {
+    if (stop) Deno.exit(130);
+    stop = true;
+    console.error("\nCtrl-C: stopping after this step and writing a checkpoint (again to abort)");
+  };
+  Deno.addSignalListener("SIGINT", onSigint);
+  const checkpoint = (epochDone: number, step: number, loss: number) =>
+    saveCheckpoint(ckptPath, model, opt, {
+      epoch: epochDone,
+      steps: opt.steps,
+      extra: { options: { ...o, resume: undefined }, rows: metrics.rows, step, loss },
+    });
+
+  const S = o.size;
+  const lossSum = Tensor.from([0], [1]);
+  const xBuf = new Float32Array(o.batch * S * S);
+  const yBuf = new Float32Array(o.batch * 136);
+  const nBatches = Math.ceil(train.length / o.batch);
+  let last = { nme: NaN, perFace: [] as number[], relPreds: [] as Float32Array[] };
+  try {
+    for (let epoch = startEpoch; epoch <= o.epochs; epoch++) {
+      const epochStart = performance.now();
+      const lrScale = cosineLrScale(epoch - 1, o.epochs);
+      opt.setLrScale(lrScale);
+      const order = train.map((_, i) => i);
+      new Rng(mixSeed(o.seed, epoch, -1)).shuffle(order);
+      const first = epoch === startEpoch ? startStep : 0;
+      lossSum.write(new Float32Array([epoch === startEpoch ? lossSoFar : 0]));
+      const progress = new ProgressBar(`epoch ${epoch}/${o.epochs}`, train.length);
+      let peakRss = Deno.memoryUsage().rss;
+      const trainStart = performance.now();
+      let seen = 0;
+      for (let b = first; b < nBatches; b++) {
+        const idx = order.slice(b * o.batch, (b + 1) * o.batch);
+        fillBatch(
+          train,
+          idx,
+          S,
+          xBuf,
+          yBuf,
+          o.augment ? (i) => new Rng(mixSeed(o.seed, epoch, i)) : null,
+        );
+        tidy(() => {
+          const x = Tensor.from(xBuf.subarray(0, idx.length * S * S), [idx.length, 1, S, S]);
+          const y = Tensor.from(yBuf.subarray(0, idx.length * 136), [idx.length, 136]);
+          const loss = mseLoss(model.forward(x), y);
+          addInPlace(lossSum, loss, idx.length);
+          loss.backward();
+        });
+        opt.step();
+        await rt().endStep(2);
+        seen += idx.length;
+        peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
+        progress.update(b * o.batch + idx.length, seen / ((performance.now() - trainStart) / 1000));
+        const limitHit = o.stopAfterSteps !== undefined && opt.steps >= o.stopAfterSteps;
+        if ((stop || limitHit) && b + 1 < nBatches) {
+          const partial = (await lossSum.read())[0];
+          await checkpoint(epoch - 1, b + 1, partial);
+          progress.clear();
+          log(
+            `stopped in epoch ${epoch} after step ${
+              b + 1
+            }/${nBatches}; resume with --resume ${runDir}`,
+          );
+          return { runDir, valNme: NaN };
+        }
+      }
+      progress.clear();
+      const trainLoss = (await lossSum.read())[0] / train.length;
+      const trainSeconds = (performance.now() - trainStart) / 1000;
+      if (!Number.isFinite(trainLoss)) {
+        throw new Error(
+          `training diverged in epoch ${epoch}: the training loss is ${trainLoss}. The checkpoint ` +
+            `of the last finished epoch is kept in ${ckptPath}. Try a lower --lr (now ${o.lr}).`,
+        );
+      }
+      const ev = await evaluate(model, val, S, o.batch);
+      last = ev;
+      metrics.append({
+        epoch,
+        train_loss: trainLoss,
+        val_loss: ev.loss,
+        val_nme: ev.nme,
+        val_mae_px: ev.mae,
+        lr: o.lr * lrScale,
+        images_per_s: seen / trainSeconds,
+        seconds: (performance.now() - epochStart) / 1000,
+        peak_rss_mb: peakRss / 2 ** 20,
+      });
+      await checkpoint(epoch, 0, 0);
+      await saveModel(join(runDir, "model.safetensors"), model, {
+        format: "facekit",
+        config: JSON.stringify(config),
+        epoch: String(epoch),
+      });
+      const left = (o.epochs - epoch) * (performance.now() - epochStart) / 1000;
+      log(
+        `epoch ${epoch}/${o.epochs}  train ${trainLoss.toExponential(3)}  val ${
+          ev.loss.toExponential(3)
+        }  ` +
+          `val NME ${ev.nme.toFixed(2)} %  MAE ${ev.mae.toFixed(2)} px  ` +
+          `${(seen / trainSeconds).toFixed(2)} img/s  ETA ${formatDuration(left)}`,
+      );
+      if (stop) {
+        log(`stopped after epoch ${epoch}; resume with --resume ${runDir}`);
+        return { runDir, valNme: ev.nme };
+      }
+    }
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
+    lossSum.dispose();
+  }
+
+  const rows = metrics.rows;
+  if (last.perFace.length === 0) {
+    // Resumed after the last epoch had finished: evaluate once more for the plots.
+    last = await evaluate(model, val, S, o.batch);
+  }
+  await writeRunPlots({
+    runDir,
+    model,
+    trainLosses: rows.map((r) => r.train_loss as number),
+    valLosses: rows.map((r) => r.val_loss as number),
+    samples: val.map((f) => ({
+      name: f.file,
+      image: f.image,
+      points: f.points!.map((v) => v / S),
+    })),
+    pred: concat(last.relPreds),
+    errors: { perSamplePx: last.perFace },
+    errorUnit: "% NME",
+    points: Array.from({ length: 68 }, (_, i) => i),
+  });
+  const summary = {
+    task: "ibug",
+    runDir: resolve(runDir),
+    adapter: runtime.adapterName,
+    labels: resolve(o.labels),
+    trainFaces: train.length,
+    valFaces: val.length,
+    skipped: data.skipped,
+    parameters: model.parameterCount(),
+    final: rows.at(-1),
+    options: o,
+  };
+  writeFileAtomic(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+  log(`done — val NME ${last.nme.toFixed(2)} % — ${runDir}`);
+  opt.dispose();
+  model.dispose();
+  return { runDir, valNme: last.nme };
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Finds the training XML from `--labels` / `--data` / FACEKIT_IBUG_DATA / ./datasets. */
+export function resolveIbugLabels(labels?: string, data?: string): string {
+  if (labels) {
+    const candidates = [labels, ...(data ? [join(data, labels)] : [])];
+    const found = candidates.find((c) => existsSync(c));
+    if (!found) throw new Error(`--labels ${labels}: file not found. ${IBUG_DATA_HELP}`);
+    return found;
+  }
+  const dir = data ?? Deno.env.get("FACEKIT_IBUG_DATA") ?? "datasets/ibug_300w";
+  for (const name of TRAIN_LABEL_NAMES) {
+    if (existsSync(join(dir, name))) return join(dir, name);
+  }
+  throw new Error(
+    `no training labels (${TRAIN_LABEL_NAMES.join(" or ")}) in ${dir}. ${IBUG_DATA_HELP}`,
+  );
+}
+
+/** Parses flags and runs the task. */
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseFlags(
+    args,
+    [
+      "data",
+      "labels",
+      "epochs",
+      "lr",
+      "batch",
+      "seed",
+      "size",
+      "limit",
+      "val-split",
+      "out",
+      "resume",
+      "workers",
+    ],
+    ["no-augment", "skip-bad", "quiet", "help"],
+  );
+  if (values.help) {
+    return console.log(
+      "usage: deno task train:ibug [--data DIR] [--labels FILE.xml] [--epochs N] [--lr X] " +
+        "[--batch N] [--seed N] [--size PX] [--limit N] [--val-split F] [--out DIR] " +
+        "[--resume RUN_DIR] [--no-augment] [--skip-bad] [--workers N] [--quiet]",
+    );
+  }
+  if (values.resume && values.out) throw new UsageError("--resume and --out cannot be combined");
+  const opts = {
+    epochs: numberFlag(values, "epochs", 10, { min: 1, max: 10000, integer: true }),
+    lr: numberFlag(values, "lr", 1e-3, { min: 1e-9, max: 10 }),
+    batch: numberFlag(values, "batch", 32, { min: 1, max: 4096, integer: true }),
+    seed: numberFlag(values, "seed", 0, { min: 0, max: 2 ** 31 - 1, integer: true }),
+    size: numberFlag(values, "size", 224, { min: 32, max: 1024, integer: true }),
+    limit: values.limit === undefined
+      ? undefined
+      : numberFlag(values, "limit", 0, { min: 2, max: 1e9, integer: true }),
+    valSplit: numberFlag(values, "val-split", 0.1, { min: 0.001, max: 0.9 }),
+    workers: values.workers === undefined
+      ? undefined
+      : numberFlag(values, "workers", 0, { min: 0, max: 64, integer: true }),
+    augment: !values["no-augment"],
+    skipBad: Boolean(values["skip-bad"]),
+    out: values.out as string | undefined,
+    resume: values.resume as string | undefined,
+    quiet: Boolean(values.quiet),
+  };
+  const labels = resolveIbugLabels(
+    values.labels as string | undefined,
+    values.data as string | undefined,
+  );
+  await trainIbug({ ...opts, labels: resolve(labels) });
+}
+
+if (import.meta.main) await runMain(() => main(Deno.args));
