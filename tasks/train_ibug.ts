@@ -12,22 +12,22 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { initRuntime, rt } from "../nn/runtime.ts";
-import { keep, noGrad, Tensor, tidy } from "../nn/tensor.ts";
+import { Tensor, tidy } from "../nn/tensor.ts";
 import { ResNet18, type ResNet18Config } from "../nn/models/resnet18.ts";
 import { mseLoss } from "../nn/ops/mse_loss.ts";
-import { addInPlace, fillInPlace } from "../nn/ops/elementwise.ts";
+import { addInPlace } from "../nn/ops/elementwise.ts";
 import { Adam } from "../nn/optim.ts";
 import { saveModel } from "../nn/serialize.ts";
 import { loadCheckpoint, saveCheckpoint } from "../nn/checkpoint.ts";
 import { Rng } from "../data/rng.ts";
 import { type IbugFace, loadIbugDataset, splitTrainVal } from "../data/ibug.ts";
-import { augmentIbug } from "../data/ibug_augment.ts";
 import { pointsToOriginal } from "../data/face_crop.ts";
 import { meanAbsCoordError, nme } from "../data/nme.ts";
 import { createRunDir, MetricsCsv, type MetricsRow, writeFileAtomic } from "./run_files.ts";
 import { numberFlag, parseFlags, runMain, UsageError } from "./cli.ts";
 import { formatDuration, ProgressBar } from "./progress.ts";
 import { writeRunPlots } from "./run_plots.ts";
+import { fillBatch, predictFaces } from "./ibug_batches.ts";
 
 /** File names tried, in order, when `--labels` is not given. */
 export const TRAIN_LABEL_NAMES = [
@@ -55,6 +55,8 @@ export interface IbugTrainOptions {
   augment: boolean;
   skipBad: boolean;
   workers?: number;
+  /** Folder for the decoded-crop cache (default `.cache/ibug`). */
+  cacheDir?: string;
   out?: string;
   resume?: string;
   quiet?: boolean;
@@ -79,71 +81,21 @@ function mixSeed(seed: number, epoch: number, item: number): number {
   return h;
 }
 
-/** Fills the input [B,1,S,S] (pixels − 0.5) and targets [B,136] (crop coords / S) of a batch. */
-function fillBatch(
-  faces: IbugFace[],
-  idx: number[],
-  size: number,
-  x: Float32Array,
-  y: Float32Array,
-  augmentFor: ((i: number) => Rng) | null,
-): void {
-  const plane = size * size;
-  idx.forEach((fi, j) => {
-    const f = faces[fi];
-    let image = f.image;
-    let pts = f.points!;
-    if (augmentFor) {
-      const a = augmentIbug(image, pts, augmentFor(fi));
-      image = a.image;
-      pts = a.points;
-    }
-    const d = image.data;
-    for (let i = 0; i < plane; i++) x[j * plane + i] = d[i] - 0.5;
-    for (let k = 0; k < 136; k++) y[j * 136 + k] = pts[k] / size;
-  });
-}
-
 /** Validation: predictions mapped back to original pixels; NME (%) and MAE (px) per face. */
 async function evaluate(model: ResNet18, faces: IbugFace[], size: number, batch: number) {
-  model.eval();
-  const preds: Float32Array[] = [];
-  const x = new Float32Array(batch * size * size);
-  const y = new Float32Array(batch * 136);
+  const rel = await predictFaces(model, faces, size, batch);
   let loss = 0;
-  for (let b = 0; b < faces.length; b += batch) {
-    const idx = faces.slice(b, b + batch).map((_, j) => b + j);
-    fillBatch(faces, idx, size, x, y, null);
-    const out = noGrad(() =>
-      tidy(() => {
-        const xt = Tensor.from(x.subarray(0, idx.length * size * size), [
-          idx.length,
-          1,
-          size,
-          size,
-        ]);
-        return keep(model.forward(xt));
-      })
-    );
-    const v = await out.read();
-    out.dispose();
-    idx.forEach((fi, j) => {
-      const rel = v.subarray(j * 136, (j + 1) * 136);
-      for (let k = 0; k < 136; k++) loss += (rel[k] - y[j * 136 + k]) ** 2;
-      preds[fi] = Float32Array.from(rel);
-    });
-  }
-  model.train();
-  const perFace = faces.map((f, i) =>
-    nme(pointsToOriginal(f.matrix, preds[i].map((v) => v * size)), f.box.parts!)
-  );
-  const orig = faces.map((f, i) => pointsToOriginal(f.matrix, preds[i].map((v) => v * size)));
+  faces.forEach((f, i) => {
+    for (let k = 0; k < 136; k++) loss += (rel[i][k] - f.points![k] / size) ** 2;
+  });
+  const orig = faces.map((f, i) => pointsToOriginal(f.matrix, rel[i].map((v) => v * size)));
+  const perFace = faces.map((f, i) => nme(orig[i], f.box.parts!));
   return {
     loss: loss / (faces.length * 136),
     nme: perFace.reduce((a, b) => a + b, 0) / faces.length,
     mae: meanAbsCoordError(orig, faces.map((f) => f.box.parts!)),
     perFace,
-    relPreds: preds,
+    relPreds: rel,
   };
 }
 
@@ -170,6 +122,7 @@ export async function trainIbug(o: IbugTrainOptions): Promise<{ runDir: string; 
     limit: o.limit,
     skipBad: o.skipBad,
     workers: o.workers,
+    cacheDir: o.cacheDir,
     onProgress: (done, total) => {
       bar.total = total;
       bar.update(done, 0);
@@ -445,7 +398,7 @@ export async function main(args: string[]): Promise<void> {
     return console.log(
       "usage: deno task train:ibug [--data DIR] [--labels FILE.xml] [--epochs N] [--lr X] " +
         "[--batch N] [--seed N] [--size PX] [--limit N] [--val-split F] [--out DIR] " +
-        "[--resume RUN_DIR] [--no-augment] [--skip-bad] [--workers N] [--quiet]",
+        "[--resume RUN_DIR] [--no-augment] [--skip-bad] [--workers N] [--cache DIR] [--quiet]",
     );
   }
   if (values.resume && values.out) throw new UsageError("--resume and --out cannot be combined");
@@ -465,6 +418,7 @@ export async function main(args: string[]): Promise<void> {
     augment: !values["no-augment"],
     skipBad: Boolean(values["skip-bad"]),
     out: values.out as string | undefined,
+    cacheDir: values.cache as string | undefined,
     resume: values.resume as string | undefined,
     quiet: Boolean(values.quiet),
   };

@@ -16,6 +16,10 @@ const convCases = [
   { x: [1, 5, 6, 10], w: [6, 5, 1, 1], stride: 2, padding: 0 },
   { x: [2, 1, 11, 13], w: [2, 1, 7, 7], stride: 2, padding: 3 },
   { x: [3, 4, 5, 5], w: [7, 4, 2, 3], stride: 1, padding: 0 },
+  // Rows of whole vec4s without padding (the forward reads x in place), Co % 4 != 0.
+  { x: [2, 3, 6, 8], w: [5, 3, 3, 3], stride: 1, padding: 0 },
+  // Enough 4-channel × input-channel threads that the weight gradient is not split; Ci % 4 != 0.
+  { x: [1, 33, 5, 8], w: [13, 33, 3, 3], stride: 1, padding: 0 },
 ];
 
 for (const c of convCases) {

@@ -1,0 +1,76 @@
+/**
+ * `deno task eval --pred predictions.csv --labels FILE.xml [--train-labels FILE.xml]`: scores
+ * a Kaggle-style prediction CSV against landmarks in a dlib XML: NME (mean point error over the
+ * outer-eye-corner distance, %) and mean absolute coordinate error (px), next to the baseline
+ * of the mean training shape placed in each box.
+ * @module
+ */
+
+import { flattenFaces, parseDlibXml } from "../data/dlib_xml.ts";
+import { parsePredictionsCsv } from "../data/kaggle_csv.ts";
+import { meanAbsCoordError, meanNme, meanShapeBaseline } from "../data/nme.ts";
+import { parseFlags, runMain, UsageError } from "./cli.ts";
+
+/** Scores of one prediction set and of the mean-shape baseline. */
+export interface EvalResult {
+  faces: number;
+  nme: number;
+  mae: number;
+  baselineNme: number;
+  baselineMae: number;
+}
+
+async function facesWithParts(path: string) {
+  const faces = flattenFaces(parseDlibXml(await Deno.readTextFile(path), path));
+  const bad = faces.findIndex((f) => !f.parts);
+  if (bad >= 0) throw new Error(`${path}: face ${bad} (${faces[bad].file}) has no landmarks`);
+  return faces;
+}
+
+/** Scores `predPath` against `labelsPath`; the baseline's mean shape comes from `trainPath`. */
+export async function evaluateCsv(
+  predPath: string,
+  labelsPath: string,
+  trainPath = labelsPath,
+): Promise<EvalResult> {
+  const truth = await facesWithParts(labelsPath);
+  const preds = parsePredictionsCsv(await Deno.readTextFile(predPath), predPath);
+  if (preds.length !== truth.length) {
+    throw new Error(`${predPath}: ${preds.length} faces, but ${labelsPath} has ${truth.length}`);
+  }
+  const parts = truth.map((f) => f.parts!);
+  const base = meanShapeBaseline(await facesWithParts(trainPath), truth);
+  return {
+    faces: truth.length,
+    nme: meanNme(preds, parts),
+    mae: meanAbsCoordError(preds, parts),
+    baselineNme: meanNme(base, parts),
+    baselineMae: meanAbsCoordError(base, parts),
+  };
+}
+
+/** Parses flags and prints the scores. */
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseFlags(args, ["pred", "labels", "train-labels"], []);
+  if (!values.pred || !values.labels) {
+    throw new UsageError(
+      "usage: deno task eval --pred predictions.csv --labels FILE.xml [--train-labels FILE.xml]",
+    );
+  }
+  const r = await evaluateCsv(
+    values.pred as string,
+    values.labels as string,
+    values["train-labels"] as string | undefined,
+  );
+  console.log(`faces: ${r.faces}`);
+  console.log(
+    `NME: ${r.nme.toFixed(3)} %   mean absolute coordinate error: ${r.mae.toFixed(3)} px`,
+  );
+  console.log(
+    `baseline (mean shape in the box): NME ${r.baselineNme.toFixed(3)} %, MAE ${
+      r.baselineMae.toFixed(3)
+    } px`,
+  );
+}
+
+if (import.meta.main) await runMain(() => main(Deno.args));

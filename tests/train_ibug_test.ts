@@ -1,0 +1,96 @@
+// train:ibug end to end on a tiny synthetic 300-W-like set: run-folder files, resume after a
+// mid-epoch stop reproduces the uninterrupted run exactly, then predict:ibug + eval.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { trainIbug } from "../tasks/train_ibug.ts";
+import { predictIbug } from "../tasks/predict_ibug.ts";
+import { evaluateCsv } from "../tasks/eval_ibug.ts";
+import { readMetricsCsv } from "../tasks/run_files.ts";
+import { formatPredictionsCsv } from "../data/kaggle_csv.ts";
+import { type FakeBox, fakeXml, gridParts, writeImage } from "./ibug_fake.ts";
+
+async function tinySet(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "facekit_ibug_train_" });
+  const images: [string, FakeBox[]][] = [];
+  for (let i = 0; i < 10; i++) {
+    const name = `img${i}.png`;
+    await writeImage(join(dir, name), 70, 60, 10 + 20 * i);
+    const box = { top: 8 + i, left: 10 + (i % 3) * 4, width: 36, height: 38 };
+    images.push([name, [{ ...box, parts: gridParts(box) }]]);
+  }
+  await Deno.writeTextFile(join(dir, "train.xml"), fakeXml(images));
+  return dir;
+}
+
+Deno.test("train:ibug: files, exact resume after a mid-epoch stop, predict and eval", async () => {
+  const data = await tinySet();
+  const base = {
+    labels: join(data, "train.xml"),
+    epochs: 2,
+    lr: 1e-3,
+    batch: 3,
+    seed: 3,
+    size: 32,
+    valSplit: 0.2,
+    augment: true,
+    skipBad: false,
+    workers: 0,
+    cacheDir: join(data, "cache"),
+    quiet: true,
+  };
+  const a = join(data, "run-a");
+  const b = join(data, "run-b");
+  try {
+    await trainIbug({ ...base, out: a });
+    for (
+      const f of [
+        "model.safetensors",
+        "checkpoint.safetensors",
+        "config.json",
+        "metrics.csv",
+        "loss.svg",
+        "predictions.svg",
+        "filters.svg",
+        "summary.json",
+      ]
+    ) {
+      assert.ok((await Deno.stat(join(a, f))).size > 0, `${f} missing`);
+    }
+    const ma = readMetricsCsv(join(a, "metrics.csv"));
+    assert.deepEqual(ma.columns, [
+      "epoch",
+      "train_loss",
+      "val_loss",
+      "val_nme",
+      "val_mae_px",
+      "lr",
+      "images_per_s",
+      "seconds",
+      "peak_rss_mb",
+    ]);
+    assert.equal(ma.rows.length, 2);
+    // 8 training faces / batch 3 = 3 steps per epoch: stop after step 4 (inside epoch 2).
+    await trainIbug({ ...base, out: b, stopAfterSteps: 4 });
+    assert.equal(readMetricsCsv(join(b, "metrics.csv")).rows.length, 1);
+    await trainIbug({ ...base, resume: b });
+    const mb = readMetricsCsv(join(b, "metrics.csv"));
+    for (const col of ["train_loss", "val_loss", "val_nme", "val_mae_px", "lr"]) {
+      assert.deepEqual(mb.rows.map((r) => r[col]), ma.rows.map((r) => r[col]), col);
+    }
+
+    const { faces, preds } = await predictIbug(a, join(data, "train.xml"), {
+      batch: 4,
+      workers: 0,
+    });
+    assert.equal(faces.length, 10);
+    const csv = join(data, "pred.csv");
+    await Deno.writeTextFile(csv, formatPredictionsCsv(preds));
+    assert.equal((await Deno.readTextFile(csv)).trim().split("\n").length, 1 + 10 * 136);
+    const r = await evaluateCsv(csv, join(data, "train.xml"));
+    assert.equal(r.faces, 10);
+    assert.ok(Number.isFinite(r.nme) && r.nme > 0);
+    assert.ok(Number.isFinite(r.baselineNme));
+  } finally {
+    await Deno.remove(data, { recursive: true });
+  }
+});
