@@ -20,7 +20,19 @@ export { initRuntime, type Kernel, rt, Runtime, type RuntimeStats } from "./nn/r
 export { isGradEnabled, keep, noGrad, shapeSize, Tensor, tidy } from "./nn/tensor.ts";
 export { type GradNode, record } from "./nn/autograd.ts";
 export { Module } from "./nn/module.ts";
-export { Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from "./nn/layers.ts";
+export {
+  BatchNorm2d,
+  Conv2d,
+  Flatten,
+  type InitOptions,
+  Linear,
+  MaxPool2d,
+  ReLU,
+  Sequential,
+} from "./nn/layers.ts";
+export { BasicBlock, ResNet18, RESNET18_IBUG, type ResNet18Config } from "./nn/models/resnet18.ts";
+export { batchNorm2d, batchNorm2dReference, type BatchNormOptions } from "./nn/ops/batchnorm2d.ts";
+export { globalAvgPool, globalAvgPoolReference } from "./nn/ops/global_avg_pool.ts";
 export {
   FACENET,
   KeypointCnn,
@@ -44,6 +56,7 @@ export {
   type StoredTensor,
 } from "./nn/safetensors.ts";
 export { loadModel, loadModelState, modelState, saveModel } from "./nn/serialize.ts";
+export { loadCheckpoint, saveCheckpoint, type TrainingPosition } from "./nn/checkpoint.ts";
 export { Rng } from "./data/rng.ts";
 export { parseAsf } from "./data/asf.ts";
 export { decodeImage, type GrayImage, resizeImage, warpAffine } from "./data/image.ts";
@@ -58,6 +71,13 @@ export {
 export { augment, type AugmentOptions } from "./data/augment.ts";
 export { type ImmSample, loadImmDataset, toModelInput } from "./data/imm.ts";
 export { resolveImmDir } from "./data/fetch_imm.ts";
+export { flattenFaces, parseDlibXml } from "./data/dlib_xml.ts";
+export { parsePts } from "./data/pts.ts";
+export { cropFace, faceCropMatrix, pointsToCrop, pointsToOriginal } from "./data/face_crop.ts";
+export { type IbugFace, loadIbugDataset, splitTrainVal } from "./data/ibug.ts";
+export { augmentIbug } from "./data/ibug_augment.ts";
+export { meanAbsCoordError, meanNme, meanShapeBaseline, nme } from "./data/nme.ts";
+export { formatPredictionsCsv, parsePredictionsCsv } from "./data/kaggle_csv.ts";
 export { lossCurveSvg } from "./plot/loss_svg.ts";
 export { keypointsSvg } from "./plot/keypoints_svg.ts";
 export { filtersSvg } from "./plot/filters_svg.ts";
