@@ -10,7 +10,7 @@
  */
 
 import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { initRuntime, rt } from "../nn/runtime.ts";
 import { Tensor, tidy } from "../nn/tensor.ts";
 import { ResNet18, type ResNet18Config } from "../nn/models/resnet18.ts";
@@ -319,7 +319,7 @@ export async function trainIbug(o: IbugTrainOptions): Promise<{ runDir: string; 
     trainLosses: rows.map((r) => r.train_loss as number),
     valLosses: rows.map((r) => r.val_loss as number),
     samples: val.map((f) => ({
-      name: f.file,
+      name: basename(f.file).replace(/\.[^.]+$/, ""),
       image: f.image,
       points: f.points!.map((v) => v / S),
     })),
