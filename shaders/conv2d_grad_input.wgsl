@@ -1,10 +1,12 @@
 // dx[n, c, iy, ix] = sum over (co, ky, kx) of w[co, c, ky, kx] * dy[n, co, oy, ox] where
 // oy*stride + ky - pad = iy (and likewise for x). A gather: no atomics, deterministic.
-// Each thread computes one input pixel for four consecutive input channels.
+// Each thread computes one input pixel for four consecutive input channels. General fallback
+// (any stride/padding); dy may be stored padded: planes of hpd × wpd with dy[0, 0] at (ptd, pld).
 struct Params {
   n: u32, ci: u32, h: u32, w: u32,
   co: u32, oh: u32, ow: u32, kh: u32,
   kw: u32, stride: u32, pad: u32, flags: u32,
+  hpd: u32, wpd: u32, ptd: u32, pld: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
@@ -40,7 +42,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
       if (ox >= p.ow) { continue; }
       let k = ky * p.kw + kx;
       for (var co = 0u; co < p.co; co++) {
-        let g = dy[((n * p.co + co) * p.oh + oy) * p.ow + ox];
+        let g = dy[((n * p.co + co) * p.hpd + oy + p.ptd) * p.wpd + ox + p.pld];
         let wb = co * p.ci * ksz + k;
         acc += g * vec4f(weight[wb + c0 * ksz], weight[wb + c1 * ksz],
                          weight[wb + c2 * ksz], weight[wb + c3 * ksz]);

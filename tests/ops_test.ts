@@ -20,6 +20,10 @@ const convCases = [
   { x: [2, 3, 6, 8], w: [5, 3, 3, 3], stride: 1, padding: 0 },
   // Enough 4-channel × input-channel threads that the weight gradient is not split; Ci % 4 != 0.
   { x: [1, 33, 5, 8], w: [13, 33, 3, 3], stride: 1, padding: 0 },
+  // Padding above k - 1: the input gradient takes the direct kernel.
+  { x: [2, 2, 5, 6], w: [3, 2, 1, 1], stride: 2, padding: 1 },
+  // An input without gradient (a network's first layer): dy is read in place.
+  { x: [2, 3, 9, 11], w: [5, 3, 3, 3], stride: 2, padding: 1, xGrad: false },
 ];
 
 for (const c of convCases) {
@@ -28,7 +32,7 @@ for (const c of convCases) {
       checkGradients({
         name: "conv2d",
         inputs: [
-          { shape: c.x, grad: true },
+          { shape: c.x, grad: c.xGrad ?? true },
           { shape: c.w, grad: true },
           ...(bias ? [{ shape: [c.w[0]], grad: true }] : []),
         ],

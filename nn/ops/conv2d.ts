@@ -1,14 +1,35 @@
 /**
  * 2-D convolution (NCHW input, weight [Co, Ci, KH, KW], optional bias, any stride/padding)
  * with its three gradients, plus a float64 CPU reference for tests.
+ *
+ * Two implementations:
+ * - tiled (the normal path), shaped by llvmpipe, where a storage load costs tens of FMAs (a loop
+ *   over the SIMD lanes), integer division is scalar, and each dispatch costs a thread hand-off:
+ *   kernels generated per kernel size and stride (shaders/conv2d_tile_*.wgsl) give each thread
+ *   a register tile and read aligned vec4s with no bounds checks. A prep dispatch
+ *   (conv2d_pack.wgsl) makes the zero-padded, row-aligned copies and packs the weight into
+ *   vec4s of 4 channels; it is skipped where the input can be read in place. Small weights are
+ *   read through a uniform buffer. The backward pads (and ReLU-masks) dy once, then computes the
+ *   input gradient (a forward over padded, for stride > 1 dilated, dy with the flipped weight)
+ *   and the weight and bias gradients in one dispatch, plus a reduce when the weight gradient
+ *   is split over rows.
+ * - direct (fallback when a padded operand would exceed the adapter's binding size, and for the
+ *   input gradient when the padding exceeds k - 1): one thread per output pixel × 4 channels.
  * @module
  */
 
 import forwardSrc from "../../shaders/conv2d_forward.wgsl" with { type: "text" };
 import gradInputSrc from "../../shaders/conv2d_grad_input.wgsl" with { type: "text" };
 import gradWeightSrc from "../../shaders/conv2d_grad_weight.wgsl" with { type: "text" };
+import packSrc from "../../shaders/conv2d_pack.wgsl" with { type: "text" };
+import reduceSrc from "../../shaders/conv2d_reduce.wgsl" with { type: "text" };
+import tileForwardSrc from "../../shaders/conv2d_tile_forward.wgsl" with { type: "text" };
+import tileGradWeightSrc from "../../shaders/conv2d_tile_grad_weight.wgsl" with {
+  type: "text",
+};
+import tileCommonSrc from "../../shaders/conv2d_tile_common.wgsl" with { type: "text" };
 import { kernel, params } from "../kernel.ts";
-import { rt } from "../runtime.ts";
+import { type BufferBinding, type Kernel, rt } from "../runtime.ts";
 import { Tensor } from "../tensor.ts";
 import { record } from "../autograd.ts";
 import { reduceSum } from "./reduce.ts";
@@ -17,6 +38,8 @@ import { reluBackward as reluMask } from "./relu.ts";
 const FORWARD = kernel("conv2d_forward", forwardSrc);
 const GRAD_INPUT = kernel("conv2d_grad_input", gradInputSrc);
 const GRAD_WEIGHT = kernel("conv2d_grad_weight", gradWeightSrc);
+const PACK = kernel("conv2d_pack", tileCommonSrc + packSrc);
+const REDUCE = kernel("conv2d_reduce", reduceSrc);
 
 /** Convolution hyper-parameters. */
 export interface Conv2dOptions {
@@ -69,6 +92,679 @@ function words(g: Geometry, last: number): number[] {
   return [g.n, g.ci, g.h, g.w, g.co, g.oh, g.ow, g.kh, g.kw, g.stride, g.pad, last];
 }
 
+// ------------------------------------------------------------------ generated tile kernels
+
+/** Threads per workgroup of the tiled kernels. */
+const TILE_WG = 16;
+/** Output rows per forward tile (× 4 columns × 4 channels). */
+const TILE_ROWS = 4;
+/** Words of FwParams in the template (its last word is the thread count). FwParams and
+ * GwParams are multiples of 4 words: they are nested in one uniform struct. */
+const FW_WORDS = 12;
+
+const tileKernels = new Map<string, Kernel>();
+
+function cached(name: string, make: () => string): Kernel {
+  let k = tileKernels.get(name);
+  if (!k) tileKernels.set(name, k = kernel(name, make(), TILE_WG));
+  return k;
+}
+
+function fill(template: string, holes: Record<string, string | number>): string {
+  return template.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
+    if (!(key in holes)) throw new Error(`facekit: no value for template hole ${key}`);
+    return String(holes[key]);
+  });
+}
+
+const LANE = "xyzw";
+const range = (n: number) => [...Array(n).keys()];
+
+/** vec4 columns of one input row that a 4-wide output tile touches, starting at element `cs`. */
+function tileVecs(kw: number, s: number, cs: number): number {
+  return Math.floor((cs + 3 * s + kw - 1) / 4) + 1;
+}
+
+/** Configuration of one generated forward tile function. */
+interface FwConfig {
+  kh: number;
+  kw: number;
+  s: number;
+  /** Column shift of the input (elements). */
+  cs: number;
+  /** Input read as floats (rows not whole vec4s) instead of vec4s. */
+  scalarX: boolean;
+  /** Where the weight is read (see WeightMode). */
+  weights: WeightMode;
+  /** Emit the bias epilogue (the input gradient has none). */
+  bias: boolean;
+}
+
+/** `fn tile_forward` for a configuration (conv2d_tile_forward.wgsl with its holes filled). */
+function forwardFn(f: FwConfig): string {
+  const { kh, kw, s, cs } = f;
+  const py = TILE_ROWS;
+  const kk = kh * kw;
+  const decl = range(py).flatMap((y) => range(4).map((x) => `  var a${y}_${x} = vec4f(0.0);`));
+  const body: string[] = [];
+  let winit: string[];
+  if (f.weights === "packed" || f.weights === "uniform") {
+    winit = ["  var wi = cb * p.fw.ci * " + kk + "u;"];
+    for (let k = 0; k < kk; k++) body.push(`    let w${k} = fwt[wi + ${k}u];`);
+  } else {
+    // Raw weight: the 4 channels of a tap are ci·kh·kw apart (clamped past co; not stored).
+    winit = ["  var wi = 0u;"];
+    for (let j = 0; j < 4; j++) {
+      winit.push(`  let wb${j} = min(co0 + ${j}u, p.fw.co - 1u) * p.fw.ci * ${kk}u;`);
+    }
+    const tap = f.weights === "raw"
+      ? (i: string) => `fwt[${i}]`
+      : (i: string) => `fwt[(${i}) >> 2u][(${i}) & 3u]`;
+    for (let k = 0; k < kk; k++) {
+      const taps = range(4).map((j) => tap(`wb${j} + wi + ${k}u`)).join(", ");
+      body.push(`    let w${k} = vec4f(${taps});`);
+    }
+  }
+  // Input rows in order; each is loaded once and feeds every (output row, ky) that uses it.
+  for (let r = 0; r < (py - 1) * s + kh; r++) {
+    const uses = range(py).map((y) => [y, r - y * s]).filter(([, ky]) => ky >= 0 && ky < kh);
+    if (uses.length === 0) continue;
+    const vecs = new Set<number>();
+    for (let x = 0; x < 4; x++) for (let kx = 0; kx < kw; kx++) vecs.add((cs + x * s + kx) >> 2);
+    let el = (e: number) => `r${r}_${e >> 2}.${LANE[e & 3]}`;
+    if (f.scalarX) {
+      const elems = new Set<number>();
+      for (let x = 0; x < 4; x++) for (let kx = 0; kx < kw; kx++) elems.add(cs + x * s + kx);
+      for (const e of elems) body.push(`    let r${r}_${e} = fx[xi + ${r}u * rw + ${e}u];`);
+      el = (e: number) => `r${r}_${e}`;
+    } else {
+      for (const v of vecs) body.push(`    let r${r}_${v} = fx[xi + ${r}u * rw + ${v}u];`);
+    }
+    for (const [y, ky] of uses) {
+      for (let kx = 0; kx < kw; kx++) {
+        for (let x = 0; x < 4; x++) {
+          const a = `a${y}_${x}`;
+          body.push(`    ${a} = fma(vec4f(${el(cs + x * s + kx)}), w${ky * kw + kx}, ${a});`);
+        }
+      }
+    }
+  }
+  const store: string[] = ["  var b = vec4f(0.0);"];
+  if (f.bias) {
+    store.push(
+      "  if ((p.fw.flags & 1u) != 0u) {",
+      "    b = vec4f(fbias[co0], fbias[min(co0 + 1u, co - 1u)], fbias[min(co0 + 2u, co - 1u)],",
+      "              fbias[min(co0 + 3u, co - 1u)]);",
+      "  }",
+    );
+  }
+  for (let y = 0; y < py; y++) {
+    store.push(`  if (oy0 + ${y}u < p.fw.oh) {`);
+    for (let x = 0; x < 4; x++) {
+      store.push(
+        `    if (ox0 + ${x}u < p.fw.ow) {`,
+        `      var v = a${y}_${x} + b;`,
+        `      if (relu) { v = max(v, vec4f(0.0)); }`,
+        `      let o = ob + ${y}u * p.fw.ow + ${x}u;`,
+        `      fy[o] = v.x;`,
+      );
+      for (let c = 1; c < 4; c++) {
+        store.push(`      if (co0 + ${c}u < co) { fy[o + ${c}u * oplane] = v.${LANE[c]}; }`);
+      }
+      store.push(`    }`);
+    }
+    store.push(`  }`);
+  }
+  return fill(tileForwardSrc, {
+    PY: py,
+    S: s,
+    XSTEP: f.scalarX ? 4 * s : s,
+    KK: kk,
+    WINIT: winit.join("\n"),
+    DECL: decl.join("\n"),
+    BODY: body.join("\n"),
+    STORE: store.join("\n"),
+  });
+}
+
+/** Configuration of one generated weight-gradient function. */
+interface GwConfig {
+  kh: number;
+  kw: number;
+  s: number;
+  /** Input read as floats (rows not whole vec4s) instead of vec4s. */
+  scalarX: boolean;
+  /** dy read unpadded (realigned vec4s), masked in the kernel (no prep of dy). */
+  rawDy: boolean;
+}
+
+/** `fn tile_grad_weight` for a configuration (conv2d_tile_grad_weight.wgsl filled). */
+function gradWeightFn(f: GwConfig): string {
+  const { kh, kw, s } = f;
+  const kk = kh * kw;
+  const decl: string[] = [];
+  const setup: string[] = [];
+  const body: string[] = [];
+  const store: string[] = [];
+  if (f.rawDy) {
+    body.push(
+      "      let cols = vec4u(j * 4u) + vec4u(0u, 1u, 2u, 3u) < vec4u(p.gw.ow);",
+      "      let relu = (p.gw.flags & 1u) != 0u;",
+    );
+  }
+  for (let q = 0; q < 4; q++) {
+    decl.push(`  var bs${q} = vec4f(0.0);`);
+    for (let k = 0; k < kk; k++) decl.push(`  var a${q}_${k} = 0.0;`);
+    setup.push(`    let d${q} = drow + min(co0 + ${q}u, co - 1u) * dplane;`);
+    if (f.rawDy) {
+      // dy rows start anywhere: each chunk is a window over two aligned vec4s, the previous one
+      // kept from the last chunk. Columns past ow belong to the next row and are masked; loads
+      // past the buffer are clamped by WebGPU.
+      setup.push(
+        `    let da${q} = d${q} & 3u;`,
+        `    var dv${q} = d${q} >> 2u;`,
+        `    var dlo${q} = gdy[dv${q}];`,
+        `    var mlo${q} = gy[dv${q}];`,
+      );
+      body.push(
+        `      dv${q}++;`,
+        `      let dhi${q} = gdy[dv${q}];`,
+        `      var g${q} = window(dlo${q}, dhi${q}, da${q});`,
+        `      dlo${q} = dhi${q};`,
+        `      if (relu) {`,
+        `        let mhi${q} = gy[dv${q}];`,
+        `        g${q} = select(vec4f(0.0), g${q}, window(mlo${q}, mhi${q}, da${q}) > vec4f(0.0));`,
+        `        mlo${q} = mhi${q};`,
+        `      }`,
+        `      g${q} = select(vec4f(0.0), g${q}, cols);`,
+      );
+    } else {
+      body.push(`      let g${q} = gdy[d${q} + j];`);
+    }
+    body.push(`      bs${q} += g${q};`);
+  }
+  const xstep = f.scalarX ? 4 * s : s;
+  for (let ky = 0; ky < kh; ky++) {
+    let el: (e: number) => string;
+    if (f.scalarX) {
+      const elems = new Set<number>();
+      for (let x = 0; x < 4; x++) for (let kx = 0; kx < kw; kx++) elems.add(x * s + kx);
+      for (const e of elems) {
+        body.push(`      let x${ky}_${e} = gx[xi + j * ${xstep}u + ${ky}u * rw + ${e}u];`);
+      }
+      el = (e) => `x${ky}_${e}`;
+    } else {
+      for (let v = 0; v < tileVecs(kw, s, 0); v++) {
+        body.push(`      let x${ky}_${v} = gx[xi + j * ${xstep}u + ${ky}u * rw + ${v}u];`);
+      }
+      el = (e) => `x${ky}_${e >> 2}.${LANE[e & 3]}`;
+    }
+    for (let kx = 0; kx < kw; kx++) {
+      const e4 = range(4).map((x) => el(x * s + kx)).join(", ");
+      body.push(`      let e${ky}_${kx} = vec4f(${e4});`);
+      for (let q = 0; q < 4; q++) {
+        body.push(`      a${q}_${ky * kw + kx} += dot(g${q}, e${ky}_${kx});`);
+      }
+    }
+  }
+  for (let q = 0; q < 4; q++) {
+    store.push(
+      `  if (co0 + ${q}u < co) {`,
+      `    let o = wbase + ((co0 + ${q}u) * ci + c) * kk;`,
+    );
+    for (let k = 0; k < kk; k++) store.push(`    gpw[o + ${k}u] = a${q}_${k};`);
+    store.push(
+      `    if (c == 0u) { gpb[chunk * co + co0 + ${q}u] = dot(bs${q}, vec4f(1.0)); }`,
+      `  }`,
+    );
+  }
+  return fill(tileGradWeightSrc, {
+    S: s,
+    KK: kk,
+    DECL: decl.join("\n"),
+    ROWSETUP: setup.join("\n"),
+    BODY: body.join("\n"),
+    STORE: store.join("\n"),
+  });
+}
+
+/**
+ * WGSL bindings: [name, element type, access]; binding numbers from 1 in this order. Access
+ * "uniform" declares a uniform array of UNIFORM_VEC4S vec4s (the weight scratch).
+ */
+type Bindings = [string, string, "read" | "read_write" | "uniform"][];
+
+function shader(params: string, bindings: Bindings, fns: string[], main: string): string {
+  const decls = bindings.map(([name, type, access], i) =>
+    access === "uniform"
+      ? `@group(0) @binding(${i + 1}) var<uniform> ${name}: array<vec4f, ${UNIFORM_VEC4S}>;`
+      : `@group(0) @binding(${i + 1}) var<storage, ${access}> ${name}: array<${type}>;`
+  );
+  return [
+    `struct Params { ${params} }`,
+    "@group(0) @binding(0) var<uniform> p: Params;",
+    ...decls,
+    "",
+    `@compute @workgroup_size(${TILE_WG})`,
+    "fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {",
+    `  let i = gid.x + gid.y * nwg.x * ${TILE_WG}u;`,
+    main,
+    "}",
+    "",
+    tileCommonSrc,
+    ...fns,
+  ].join("\n");
+}
+
+/**
+ * Where a kernel reads the weight: the raw [co, ci, kh, kw] floats or packed vec4s
+ * (conv2d_pack.wgsl), from a storage buffer or copied into the uniform weight scratch
+ * (uniform loads with varying indices are real gathers on llvmpipe, much cheaper than storage
+ * loads, which run a loop over the lanes).
+ */
+type WeightMode = "raw" | "packed" | "uniform-raw" | "uniform";
+
+function weightBinding(mode: WeightMode): Bindings[number] {
+  if (mode.startsWith("uniform")) return ["fwt", "vec4f", "uniform"];
+  return ["fwt", mode === "raw" ? "f32" : "vec4f", "read"];
+}
+
+/** Forward kernel: bindings fx, fwt, fbias, fy; uniform FwParams. */
+function forwardKernel(kh: number, kw: number, s: number, mode: WeightMode, scalarX: boolean) {
+  return cached(
+    `conv2d_tile_forward_${kh}x${kw}_s${s}_${mode}${scalarX ? "_xs" : ""}`,
+    () =>
+      shader(
+        "fw: FwParams",
+        [
+          ["fx", scalarX ? "f32" : "vec4f", "read"],
+          weightBinding(mode),
+          ["fbias", "f32", "read"],
+          ["fy", "f32", "read_write"],
+        ],
+        [forwardFn({ kh, kw, s, cs: 0, scalarX, weights: mode, bias: true })],
+        "  tile_forward(i);",
+      ),
+  );
+}
+
+/**
+ * Backward kernel: the weight/bias gradients (bindings gx, gdy, [gy], gpw, gpb), and with `gi`
+ * also the input gradient (fx, fwt, fy first) in the same dispatch: threads [0, split) run the
+ * input-gradient tiles (split is a whole number of workgroups, so the branch is uniform per
+ * workgroup), the rest the weight tiles.
+ */
+function backwardKernel(gw: GwConfig, gi: { cs: number; mode: WeightMode } | null): Kernel {
+  const { kh, kw, s } = gw;
+  const gwBindings: Bindings = [
+    ["gx", gw.scalarX ? "f32" : "vec4f", "read"],
+    ["gdy", "vec4f", "read"],
+    ...(gw.rawDy ? [["gy", "vec4f", "read"] as Bindings[number]] : []),
+    ["gpw", "f32", "read_write"],
+    ["gpb", "f32", "read_write"],
+  ];
+  const name = `${kh}x${kw}_s${s}${gw.scalarX ? "_xs" : ""}${gw.rawDy ? "_dyraw" : ""}`;
+  if (!gi) {
+    return cached(
+      `conv2d_tile_grad_weight_${name}`,
+      () => shader("gw: GwParams", gwBindings, [gradWeightFn(gw)], "  tile_grad_weight(i);"),
+    );
+  }
+  return cached(`conv2d_tile_backward_${name}_c${gi.cs}_${gi.mode}`, () =>
+    shader(
+      "fw: FwParams, gw: GwParams, split: u32",
+      [["fx", "vec4f", "read"], weightBinding(gi.mode), ["fy", "f32", "read_write"], ...gwBindings],
+      [
+        forwardFn({ kh, kw, s: 1, cs: gi.cs, scalarX: false, weights: gi.mode, bias: false }),
+        gradWeightFn(gw),
+      ],
+      "  if (i < p.split) {\n    tile_forward(i);\n  } else {\n    tile_grad_weight(i - p.split);\n  }",
+    ));
+}
+
+/** vec4s in the uniform weight scratch (64 KiB: WebGPU's default uniform binding limit). */
+const UNIFORM_VEC4S = 4096;
+const scratch = new WeakMap<GPUDevice, GPUBuffer>();
+
+/**
+ * Binds a weight (`packed` by conv2d_pack.wgsl, or raw) for a tile kernel: copied into a
+ * uniform scratch buffer when it fits, else the storage buffer itself. One scratch per device
+ * serves every call: commands run in order, so each dispatch reads the copy recorded before it.
+ */
+function weightOperand(
+  w: Tensor,
+  packed: boolean,
+): { mode: WeightMode; binding: GPUBuffer | BufferBinding } {
+  const bytes = w.size * 4;
+  const device = rt().device;
+  if (
+    bytes > UNIFORM_VEC4S * 16 || device.limits.maxUniformBufferBindingSize < UNIFORM_VEC4S * 16
+  ) {
+    return { mode: packed ? "packed" : "raw", binding: w.binding };
+  }
+  let buffer = scratch.get(device);
+  if (!buffer) {
+    // UNIFORM | COPY_DST; lives as long as the device (64 KiB), outside the tensor pool.
+    buffer = device.createBuffer({ size: UNIFORM_VEC4S * 16, usage: 0x40 | 0x08 });
+    scratch.set(device, buffer);
+  }
+  rt().copy(w.buffer, 0, buffer, 0, bytes);
+  return { mode: packed ? "uniform" : "uniform-raw", binding: buffer };
+}
+
+// ------------------------------------------------------------------ tiled path
+
+/** A zero-padded, row-aligned copy of an NCHW tensor (see conv2d_pack.wgsl). */
+interface Padded {
+  /** Rows and vec4 columns per plane. */
+  hp: number;
+  wp4: number;
+  /** Where element (0, 0) of a plane lands. */
+  pt: number;
+  pl: number;
+}
+
+const ceil = (a: number, b: number) => Math.ceil(a / b);
+
+/**
+ * A binding of `t` as whole vec4s: its bytes rounded up to 16 (pooled buffers are sized in
+ * larger steps, so the rounding stays inside the buffer; the extra floats are never used).
+ */
+function vec4View(t: Tensor): BufferBinding {
+  const size = ceil(t.size, 4) * 16;
+  if (size > t.buffer.size) throw new Error("facekit: conv2d needs 16-byte-sized buffers");
+  return { buffer: t.buffer, size };
+}
+
+/**
+ * One prep dispatch: pads `src` ([planes, h, w], masked by `mask > 0` when given, dilated by
+ * `dil`) into a new tensor with layout `pad`, and packs `weight` (when `pack` is given) into
+ * vec4s of 4 channels.
+ */
+function prep(
+  src: Tensor,
+  planes: number,
+  h: number,
+  w: number,
+  pad: Padded,
+  mask: Tensor | null,
+  weight: Tensor,
+  g: Geometry,
+  pack: "forward" | "flipped" | null,
+  dil = 1,
+): { padded: Tensor; packed: Tensor | null } {
+  const padded = Tensor.empty([planes, pad.hp, pad.wp4 * 4]);
+  const kk = g.kh * g.kw;
+  // forward: channels = co, reduced over ci; flipped (input gradient): channels = ci, over co.
+  const [nch, red, sCh, sRed] = pack === "flipped"
+    ? [g.ci, g.co, kk, g.ci * kk]
+    : [g.co, g.ci, g.ci * kk, kk];
+  const packThreads = pack ? ceil(nch, 4) * red * kk : 0;
+  const packed = Tensor.empty([Math.max(1, packThreads), 4]);
+  const padThreads = planes * pad.hp;
+  rt().dispatch(
+    PACK,
+    [vec4View(src), vec4View(mask ?? src), weight.binding, padded.binding, packed.binding],
+    padThreads + packThreads,
+    params([
+      planes,
+      h,
+      w,
+      pad.hp,
+      pad.wp4,
+      pad.pt,
+      pad.pl,
+      padThreads,
+      nch,
+      red,
+      kk,
+      sCh,
+      sRed,
+      packThreads,
+      (mask ? 1 : 0) | (pack === "flipped" ? 2 : 0),
+      dil,
+    ]),
+  );
+  if (!pack) {
+    packed.dispose();
+    return { padded, packed: null };
+  }
+  return { padded, packed };
+}
+
+/** How the tile kernels see an input: planes of hp rows × rw vec4s (or floats, `scalar`). */
+interface Rows {
+  hp: number;
+  rw: number;
+  scalar: boolean;
+}
+
+/** FwParams words of a forward tile pass producing out[n, co, oh, ow]. */
+function fwWords(
+  d: { n: number; ci: number; co: number; oh: number; ow: number },
+  xr: Rows,
+  flags: number,
+): number[] {
+  const nbx = ceil(d.ow, 4);
+  const nby = ceil(d.oh, TILE_ROWS);
+  const ncb = ceil(d.co, 4);
+  const threads = d.n * ncb * nby * nbx;
+  return [d.n, d.ci, d.co, d.oh, d.ow, xr.hp, xr.rw, nbx, nby, ncb, flags, threads];
+}
+
+/** Padded-input layout for the forward tiles: covers every read of the overhanging tiles. */
+function forwardPadding(g: Geometry): Padded {
+  const nbx = ceil(g.ow, 4);
+  const nby = ceil(g.oh, TILE_ROWS);
+  return {
+    pt: g.pad,
+    pl: g.pad,
+    hp: Math.max(g.pad + g.h, (nby * TILE_ROWS - 1) * g.stride + g.kh),
+    wp4: Math.max(ceil(g.pad + g.w, 4), (nbx - 1) * g.stride + tileVecs(g.kw, g.stride, 0)),
+  };
+}
+
+/**
+ * Storage loads (in units of about one scalar load per 8 lanes) that reading an unpadded input
+ * as floats costs over an aligned vec4 copy, in the forward and the weight gradient, below
+ * which skipping the prep dispatch (about that much time on llvmpipe) wins.
+ */
+const SCALAR_INPUT_LOADS = 16384;
+
+/**
+ * How the forward reads x without a prep dispatch, or null for a padded copy. Unpadded rows
+ * of whole vec4s are read in place; small unpadded inputs in place as floats. Overhanging tiles
+ * then read past a row or plane (or past the buffer, which WebGPU clamps): only results that
+ * are never stored depend on those reads.
+ */
+function inPlaceRows(g: Geometry): Rows | null {
+  if (g.pad !== 0) return null;
+  if (g.w % 4 === 0) return { hp: g.h, rw: g.w / 4, scalar: false };
+  const ncb = ceil(g.co, 4);
+  const fwThreads = g.n * ncb * ceil(g.oh, TILE_ROWS) * ceil(g.ow, 4);
+  const extra = 2 * fwThreads * g.ci + ncb * g.ci * g.n * g.oh * ceil(g.ow, 4);
+  return extra <= SCALAR_INPUT_LOADS ? { hp: g.h, rw: g.w, scalar: true } : null;
+}
+
+/**
+ * Whether the input gradient can run as forward tiles over padded (for stride > 1 also
+ * dilated) dy: a transposed convolution, whose padding k-1-pad must not be negative.
+ */
+function fastGradInput(g: Geometry): boolean {
+  return g.pad <= g.kh - 1 && g.pad <= g.kw - 1;
+}
+
+/**
+ * Layouts of padded dy. `gw`: rows of whole vec4s, zero past ow, for the weight gradient.
+ * `gi` (fast input gradient only): dy dilated by the stride and padded by k-1-pad (the
+ * transposed convolution's padding), the left pad rounded up to a multiple of 4 so dy's
+ * columns stay vec4-aligned; `cs` is the resulting column shift of the tiles. With stride 1
+ * the two are the same buffer.
+ */
+function gradPadding(
+  g: Geometry,
+  fast: boolean,
+): { gw: Padded; gi: Padded | null; cs: number } {
+  const plain = { pt: 0, pl: 0, hp: g.oh, wp4: ceil(g.ow, 4) };
+  if (!fast) return { gw: plain, gi: null, cs: 0 };
+  const s = g.stride;
+  const pt = g.kh - 1 - g.pad;
+  const px = g.kw - 1 - g.pad;
+  const pl = ceil(px, 4) * 4;
+  const cs = pl - px;
+  const nbx = ceil(g.w, 4);
+  const nby = ceil(g.h, TILE_ROWS);
+  const gi = {
+    pt,
+    pl,
+    hp: Math.max(pt + (g.oh - 1) * s + 1, (nby * TILE_ROWS - 1) + g.kh),
+    wp4: Math.max(ceil(pl + (g.ow - 1) * s + 1, 4), (nbx - 1) + tileVecs(g.kw, 1, cs)),
+  };
+  return { gw: s === 1 ? gi : plain, gi, cs };
+}
+
+/**
+ * Split-K chunks for the weight gradient: none while the 4-channel × 1-input-channel threads
+ * alone fill a few workgroups for the cores (a split costs a reduce dispatch), else enough to
+ * reach TILE_TARGET_THREADS.
+ */
+const TILE_TARGET_THREADS = 2048;
+const TILE_UNSPLIT_THREADS = 48;
+
+/**
+ * Input channels up to which the weight gradient of a layer whose input needs no gradient
+ * (a network's first) reads dy in place and masks it itself: each dy value is then loaded only
+ * that many times, cheaper than a prep dispatch.
+ */
+const RAW_DY_MAX_CI = 4;
+
+function tiledBackward(
+  dy: Tensor,
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  y: Tensor,
+  xt: Tensor,
+  xr: Rows,
+  g: Geometry,
+  relu: boolean,
+): (Tensor | null)[] {
+  const rawDy = !x.requiresGrad && g.ci <= RAW_DY_MAX_CI;
+  let fast = x.requiresGrad && fastGradInput(g);
+  const gi = gradPadding(g, fast).gi;
+  if (gi && !fits(g.n * g.co * gi.hp * gi.wp4 * 16)) fast = false;
+  const { gw: dpad, gi: ipad, cs } = gradPadding(g, fast);
+  const mask = relu ? y : null;
+  const planes = g.n * g.co;
+  let dyp = dy;
+  let wq: Tensor | null = null;
+  if (!rawDy) {
+    ({ padded: dyp, packed: wq } = prep(
+      dy,
+      planes,
+      g.oh,
+      g.ow,
+      dpad,
+      mask,
+      weight,
+      g,
+      fast ? "flipped" : null,
+    ));
+  }
+  // Strided: a second, dilated copy of dy for the input gradient (4× the MACs for stride 2,
+  // still far faster than the direct kernel).
+  const dyd = ipad && ipad !== dpad
+    ? prep(dy, planes, g.oh, g.ow, ipad, mask, weight, g, null, g.stride).padded
+    : dyp;
+  const dx = x.requiresGrad ? Tensor.empty([g.n, g.ci, g.h, g.w]) : null;
+  if (dx && !fast) {
+    rt().dispatch(
+      GRAD_INPUT,
+      [dyp.binding, weight.binding, dx.binding],
+      g.n * ceil(g.ci, 4) * g.h * g.w,
+      params([...words(g, 0), dpad.hp, dpad.wp4 * 4, dpad.pt, dpad.pl]),
+    );
+  }
+  // The weight and bias gradients are always computed (one code path; autograd drops what is
+  // not needed, which for a conv means frozen weights).
+  const wsize = g.co * g.ci * g.kh * g.kw;
+  const ncb = ceil(g.co, 4);
+  const perChunk = ncb * g.ci;
+  const rows = g.n * g.oh;
+  const want = perChunk >= TILE_UNSPLIT_THREADS ? 1 : ceil(TILE_TARGET_THREADS, perChunk);
+  const rowsPerChunk = ceil(rows, Math.max(1, Math.min(rows, want)));
+  const chunks = ceil(rows, rowsPerChunk);
+  const dw = Tensor.empty([g.co, g.ci, g.kh, g.kw]);
+  const db = bias ? Tensor.empty([g.co]) : null;
+  const pw = chunks === 1 ? dw : Tensor.empty([chunks, wsize]);
+  const pb = chunks === 1 && db ? db : Tensor.empty([chunks, g.co]);
+  const dyWords = rawDy ? [g.oh, g.ow, 0, 0] : [dpad.hp, dpad.wp4, dpad.pt, dpad.pl / 4];
+  const gw = [g.n, g.ci, g.co, g.oh, xr.hp, xr.rw, ...dyWords, ceil(g.ow, 4), rowsPerChunk];
+  gw.push(ncb, chunks * perChunk, g.ow, rawDy && relu ? 1 : 0);
+  const gwBindings = [
+    xt.binding,
+    rawDy ? vec4View(dy) : dyp.binding,
+    ...(rawDy ? [vec4View(mask ?? dy)] : []),
+    pw.binding,
+    pb.binding,
+  ];
+  const gwConfig = { kh: g.kh, kw: g.kw, s: g.stride, scalarX: xr.scalar, rawDy };
+  if (fast) {
+    const fw = fwWords({ n: g.n, ci: g.co, co: g.ci, oh: g.h, ow: g.w }, rowsOf(ipad!), 0);
+    const split = ceil(fw[FW_WORDS - 1], TILE_WG) * TILE_WG;
+    const w = weightOperand(wq!, true);
+    rt().dispatch(
+      backwardKernel(gwConfig, { cs, mode: w.mode }),
+      [dyd.binding, w.binding, dx!.binding, ...gwBindings],
+      split + chunks * perChunk,
+      params([...fw, ...gw, split]),
+    );
+  } else {
+    rt().dispatch(backwardKernel(gwConfig, null), gwBindings, chunks * perChunk, params(gw));
+  }
+  if (chunks > 1) {
+    const sink = db ?? Tensor.empty([1]);
+    const count = wsize + (db ? g.co : 0);
+    rt().dispatch(
+      REDUCE,
+      [pw.binding, pb.binding, dw.binding, sink.binding],
+      count,
+      params([chunks, wsize, g.co, count]),
+    );
+    if (sink !== db) sink.dispose();
+    pw.dispose();
+  }
+  if (pb !== db) pb.dispose();
+  wq?.dispose();
+  if (dyd !== dyp) dyd.dispose();
+  if (dyp !== dy) dyp.dispose();
+  return [dx, dw, db];
+}
+
+const rowsOf = (pad: Padded): Rows => ({ hp: pad.hp, rw: pad.wp4, scalar: false });
+
+/** Whether `bytes` fit in one storage binding. */
+const fits = (bytes: number) => bytes <= rt().maxBindingBytes;
+
+/**
+ * Whether the tiled path's operands fit in one storage binding each (the padded dy of the fast
+ * input gradient is checked in the backward, which else uses the direct kernel).
+ */
+function tiledFits(g: Geometry): boolean {
+  const xpad = forwardPadding(g);
+  const { gw: dpad } = gradPadding(g, false);
+  const kk = g.kh * g.kw;
+  return [
+    g.n * g.ci * xpad.hp * xpad.wp4 * 16,
+    g.n * g.co * dpad.hp * dpad.wp4 * 16,
+    ceil(g.co, 4) * g.ci * kk * 16,
+    ceil(g.ci, 4) * g.co * kk * 16,
+    ceil(TILE_TARGET_THREADS, g.ci) * g.co * g.ci * kk * 4,
+  ].every(fits);
+}
+
+// ------------------------------------------------------------------ public op
+
 /** `y = conv2d(x, weight) + bias` (then ReLU when `relu` is set). */
 export function conv2d(
   x: Tensor,
@@ -78,21 +774,65 @@ export function conv2d(
 ): Tensor {
   const g = geometry(x.shape, weight.shape, o);
   if (bias && bias.size !== g.co) throw new Error(`facekit: conv2d bias must have ${g.co} values`);
+  if (!tiledFits(g)) return directConv2d(x, weight, bias, g, !!o.relu);
   const y = Tensor.empty([g.n, g.co, g.oh, g.ow]);
   const flags = (bias ? 1 : 0) | (o.relu ? 2 : 0);
+  let xr = inPlaceRows(g);
+  let xt = x;
+  let wp: Tensor | null = null;
+  if (!xr) {
+    const xpad = forwardPadding(g);
+    ({ padded: xt, packed: wp } = prep(x, g.n * g.ci, g.h, g.w, xpad, null, weight, g, "forward"));
+    xr = rowsOf(xpad);
+  }
+  // Without a prep the weight is read unpacked (4 loads a tap instead of 1).
+  const fw = fwWords(g, xr, flags);
+  const w = weightOperand(wp ?? weight, wp !== null);
+  rt().dispatch(
+    forwardKernel(g.kh, g.kw, g.stride, w.mode, xr.scalar),
+    [xt.binding, w.binding, (bias ?? weight).binding, y.binding],
+    fw[FW_WORDS - 1],
+    params(fw),
+  );
+  wp?.dispose();
+  // The weight gradient reads the input as the forward did; a padded copy lives until the
+  // backward pass has run.
+  const saved = xt !== x ? [xt] : [];
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  const rows = xr;
+  return record(
+    y,
+    "conv2d",
+    inputs,
+    (dy) => tiledBackward(dy, x, weight, bias, y, xt, rows, g, !!o.relu),
+    saved,
+  );
+}
+
+// ------------------------------------------------------------------ direct path
+
+function directConv2d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  g: Geometry,
+  relu: boolean,
+): Tensor {
+  const y = Tensor.empty([g.n, g.co, g.oh, g.ow]);
+  const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
   rt().dispatch(
     FORWARD,
     [x.binding, weight.binding, (bias ?? weight).binding, y.binding],
-    g.n * Math.ceil(g.co / 4) * g.oh * g.ow,
+    g.n * ceil(g.co, 4) * g.oh * g.ow,
     params(words(g, flags)),
   );
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(y, "conv2d", inputs, (dy) => {
     // A fused ReLU's gradient is the output mask; y is alive until this node has run.
-    const gy = o.relu ? reluMask(y, dy) : dy;
+    const gy = relu ? reluMask(y, dy) : dy;
     const grads = [
-      x.requiresGrad ? conv2dGradInput(gy, weight, g) : null,
-      weight.requiresGrad ? conv2dGradWeight(x, gy, g) : null,
+      x.requiresGrad ? directGradInput(gy, weight, g) : null,
+      weight.requiresGrad ? directGradWeight(x, gy, g) : null,
       bias?.requiresGrad ? reduceSum(gy, g.n, g.co, g.oh * g.ow) : null,
     ];
     if (gy !== dy) gy.dispose();
@@ -100,13 +840,13 @@ export function conv2d(
   });
 }
 
-function conv2dGradInput(dy: Tensor, weight: Tensor, g: Geometry): Tensor {
+function directGradInput(dy: Tensor, weight: Tensor, g: Geometry): Tensor {
   const dx = Tensor.empty([g.n, g.ci, g.h, g.w]);
   rt().dispatch(
     GRAD_INPUT,
     [dy.binding, weight.binding, dx.binding],
-    g.n * Math.ceil(g.ci / 4) * g.h * g.w,
-    params(words(g, 0)),
+    g.n * ceil(g.ci, 4) * g.h * g.w,
+    params([...words(g, 0), g.oh, g.ow, 0, 0]),
   );
   return dx;
 }
@@ -114,7 +854,7 @@ function conv2dGradInput(dy: Tensor, weight: Tensor, g: Geometry): Tensor {
 /** Threads wanted for a split-K reduction to keep both a CPU's and a GPU's cores busy. */
 const TARGET_THREADS = 8192;
 
-function conv2dGradWeight(x: Tensor, dy: Tensor, g: Geometry): Tensor {
+function directGradWeight(x: Tensor, dy: Tensor, g: Geometry): Tensor {
   const wsize = g.co * g.ci * g.kh * g.kw;
   const rows = g.n * g.oh;
   const chunks = Math.max(1, Math.min(rows, Math.ceil(TARGET_THREADS / wsize)));
