@@ -1,11 +1,13 @@
 // Every op: GPU forward equals the float64 reference; GPU backward equals central finite
 // differences of the reference. Shapes include odd sizes, non-square inputs, stride 2,
 // padding 1, batch > 1 and single-channel input.
-import { checkGradients } from "./grad_check.ts";
+import { assertClose, checkGradients } from "./grad_check.ts";
+import { initRuntime } from "../nn/runtime.ts";
+import { Tensor } from "../nn/tensor.ts";
 import { conv2d, conv2dReference } from "../nn/ops/conv2d.ts";
 import { maxPool2d, maxPool2dReference } from "../nn/ops/maxpool2d.ts";
 import { relu, reluReference } from "../nn/ops/relu.ts";
-import { linear, linearReference } from "../nn/ops/linear.ts";
+import { gemm, linear, linearReference } from "../nn/ops/linear.ts";
 import { mseLoss, mseLossReference } from "../nn/ops/mse_loss.ts";
 import { add, mul, sub } from "../nn/ops/elementwise.ts";
 
@@ -76,7 +78,13 @@ Deno.test("relu", () =>
     reference: ([x]) => reluReference(x),
   }));
 
-for (const [m, k, n] of [[1, 7, 5], [3, 13, 9], [6, 4, 1], [5, 33, 17]]) {
+for (
+  const [m, k, n] of [[1, 7, 5], [3, 13, 9], [6, 4, 1], [5, 33, 17], [2, 8, 12], [9, 16, 20], [
+    5,
+    12,
+    8,
+  ]]
+) {
   for (const fused of [false, true]) {
     Deno.test(`linear ${m}×${k} → ${n} relu=${fused}`, () =>
       checkGradients({
@@ -128,3 +136,29 @@ Deno.test("gradient fan-out: x used twice accumulates", () =>
     gpu: ([x]) => mul(add(x, x), x),
     reference: ([x]) => x.map((v) => 2 * v * v),
   }));
+
+Deno.test("gemm: row-major vec4 path (4×8 tiles, ragged edges) matches float64", async () => {
+  await initRuntime();
+  for (const [m, k, n] of [[7, 12, 20], [1, 4, 4], [13, 32, 12], [64, 64, 64]]) {
+    const a = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i * 0.37));
+    const b = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i * 0.11));
+    const bias = Float32Array.from({ length: n }, (_, i) => i * 0.01);
+    const ta = Tensor.from(a, [m, k]);
+    const tb = Tensor.from(b, [k, n]);
+    const tbias = Tensor.from(bias, [n]);
+    const c = gemm(m, n, k, { t: ta, sr: k, sc: 1 }, { t: tb, sr: n, sc: 1 }, {
+      bias: tbias,
+      relu: true,
+    });
+    const want = new Float64Array(m * n);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = bias[j];
+        for (let q = 0; q < k; q++) s += a[i * k + q] * b[q * n + j];
+        want[i * n + j] = Math.max(s, 0);
+      }
+    }
+    assertClose(await c.read(), want, `gemm ${m}×${k}×${n}`, 1e-4, 1e-4);
+    for (const t of [ta, tb, tbias, c]) t.dispose();
+  }
+});

@@ -5,6 +5,7 @@
  */
 
 import gemmSrc from "../../shaders/gemm.wgsl" with { type: "text" };
+import gemmVec4Src from "../../shaders/gemm_nn_vec4.wgsl" with { type: "text" };
 import { kernel, params } from "../kernel.ts";
 import { rt } from "../runtime.ts";
 import { Tensor } from "../tensor.ts";
@@ -13,6 +14,7 @@ import { reduceSum } from "./reduce.ts";
 import { reluBackward } from "./relu.ts";
 
 const GEMM = kernel("gemm", gemmSrc);
+const GEMM_NN_VEC4 = kernel("gemm_nn_vec4", gemmVec4Src);
 
 /** Strides of one GEMM operand as the kernel addresses it: element (r, c) at r·sr + c·sc. */
 interface Operand {
@@ -36,13 +38,29 @@ export function gemm(
   const c = opt.out ?? Tensor.empty([m, n]);
   if (c.size !== m * n) throw new Error(`facekit: gemm output has ${c.size} values, not ${m * n}`);
   const flags = (opt.bias ? 1 : 0) | (opt.relu ? 2 : 0) | (opt.accumulate ? 4 : 0);
+  const bias = (opt.bias ?? a.t).binding;
+  // Row-major A and B with k and n multiples of 4: the vec4 kernel (4×8 register tiles).
+  if (a.sc === 1 && a.sr === k && b.sc === 1 && b.sr === n && k % 4 === 0 && n % 4 === 0) {
+    rt().dispatch(
+      GEMM_NN_VEC4,
+      [vec4Binding(a.t, m * k), vec4Binding(b.t, k * n), bias, c.binding],
+      Math.ceil(m / 4) * Math.ceil(n / 8),
+      params([m, n, k, flags]),
+    );
+    return c;
+  }
   rt().dispatch(
     GEMM,
-    [a.t.binding, b.t.binding, (opt.bias ?? a.t).binding, c.binding],
+    [a.t.binding, b.t.binding, bias, c.binding],
     Math.ceil(m / 4) * Math.ceil(n / 4),
     params([m, n, k, a.sr, a.sc, b.sr, b.sc, flags]),
   );
   return c;
+}
+
+/** A binding of the first `elements` values as whole vec4s (pooled buffers are 256-byte sized). */
+function vec4Binding(t: Tensor, elements: number) {
+  return { buffer: t.buffer, size: Math.ceil(elements / 4) * 16 };
 }
 
 /** `x·Wᵀ + b` for x [batch, in], W [out, in], b [out]; `relu` fuses a ReLU. */
