@@ -27,6 +27,7 @@ import { createRunDir, MetricsCsv, type MetricsRow, writeFileAtomic } from "./ru
 import { numberFlag, parseFlags, runMain, UsageError } from "./cli.ts";
 import { formatDuration, ProgressBar } from "./progress.ts";
 import { writeRunPlots } from "./run_plots.ts";
+import { cosineLrScale } from "./lr_schedule.ts";
 import { fillBatch, predictFaces } from "./ibug_batches.ts";
 
 /** File names tried, in order, when `--labels` is not given. */
@@ -62,11 +63,6 @@ export interface IbugTrainOptions {
   quiet?: boolean;
   /** Stop after this many optimizer steps in total, writing a mid-epoch checkpoint (tests). */
   stopAfterSteps?: number;
-}
-
-/** Learning-rate multiplier of epoch `e` (0-based) of `epochs`: cosine from 1 towards 0. */
-export function cosineLrScale(e: number, epochs: number): number {
-  return 0.5 * (1 + Math.cos((Math.PI * e) / epochs));
 }
 
 /** A deterministic seed for (run seed, epoch, item), so any step can be replayed on resume. */

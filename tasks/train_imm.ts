@@ -29,6 +29,7 @@ import { createRunDir, MetricsCsv, writeFileAtomic } from "./run_files.ts";
 import { numberFlag, parseFlags, runMain, UsageError } from "./cli.ts";
 import { formatDuration, ProgressBar } from "./progress.ts";
 import { predictAll } from "./predict_batches.ts";
+import { cosineLrScale } from "./lr_schedule.ts";
 import { type KeypointErrors, keypointErrors } from "./keypoint_metrics.ts";
 import { writeRunPlots } from "./run_plots.ts";
 
@@ -69,6 +70,8 @@ export interface TrainOptions {
   batch: number;
   seed: number;
   augment: boolean;
+  /** "cosine" decays the learning rate per epoch from `lr` towards 0; "constant" keeps it. */
+  lrSchedule: "cosine" | "constant";
   out?: string;
   quiet?: boolean;
 }
@@ -145,7 +148,14 @@ export async function trainImm(o: TrainOptions): Promise<TrainResult> {
     points: task.points,
     input: "gray (0.299R+0.587G+0.114B), area-resized to width×height, pixels − 0.5",
     output: "x, y per point, relative to image width/height (0..1)",
-    training: { epochs: o.epochs, lr: o.lr, batch: o.batch, seed: o.seed, augment: o.augment },
+    training: {
+      epochs: o.epochs,
+      lr: o.lr,
+      lrSchedule: o.lrSchedule,
+      batch: o.batch,
+      seed: o.seed,
+      augment: o.augment,
+    },
   };
   writeFileAtomic(join(runDir, "config.json"), JSON.stringify(config, null, 2) + "\n");
   log(`run folder: ${runDir} — ${model.parameterCount()} parameters`);
@@ -168,6 +178,7 @@ export async function trainImm(o: TrainOptions): Promise<TrainResult> {
 
   for (let epoch = 1; epoch <= o.epochs; epoch++) {
     const epochStart = performance.now();
+    if (o.lrSchedule === "cosine") opt.setLrScale(cosineLrScale(epoch - 1, o.epochs));
     const order = data.train.map((_, i) => i);
     rng.shuffle(order);
     const packed = packSamples(task, data.train, order, o.augment ? rng : null);
@@ -281,17 +292,24 @@ export async function trainImm(o: TrainOptions): Promise<TrainResult> {
   return { runDir, valLoss: last!.mse, valPxError: last!.meanPx, imagesPerSecond };
 }
 
+function lrScheduleFlag(v: unknown): "cosine" | "constant" {
+  if (v === undefined) return "cosine";
+  if (v === "cosine" || v === "constant") return v;
+  throw new UsageError(`--lr-schedule must be "cosine" or "constant", got "${v}"`);
+}
+
 /** Parses flags and runs the task. */
 export async function main(args: string[]): Promise<void> {
   const { values, positionals } = parseFlags(
     args,
-    ["data", "epochs", "lr", "batch", "seed", "out"],
+    ["data", "epochs", "lr", "batch", "seed", "out", "lr-schedule"],
     ["augment", "no-augment", "quiet", "help"],
   );
   const name = positionals[0];
   if (values.help || (name !== "nose" && name !== "face")) {
     const msg = "usage: deno run -A tasks/train_imm.ts nose|face [--data DIR] [--epochs N] " +
-      "[--lr X] [--batch N] [--seed N] [--out DIR] [--augment|--no-augment] [--quiet]";
+      "[--lr X] [--lr-schedule cosine|constant] [--batch N] [--seed N] [--out DIR] " +
+      "[--augment|--no-augment] [--quiet]";
     if (values.help) return console.log(msg);
     throw new UsageError(`${name ? `unknown task "${name}"; ` : ""}${msg}`);
   }
@@ -307,6 +325,7 @@ export async function main(args: string[]): Promise<void> {
     batch: numberFlag(values, "batch", 1, { min: 1, max: 192, integer: true }),
     seed: numberFlag(values, "seed", 0, { min: 0, max: 2 ** 31 - 1, integer: true }),
     augment: values["no-augment"] ? false : values.augment ? true : task.augment,
+    lrSchedule: lrScheduleFlag(values["lr-schedule"]),
     out: values.out as string | undefined,
     quiet: values.quiet as boolean | undefined,
   };

@@ -21,6 +21,7 @@ Deno.test("train:nose on synthetic data writes a complete run folder", async () 
       batch: 3,
       seed: 7,
       augment: true,
+      lrSchedule: "cosine",
       out,
       quiet: true,
     });
