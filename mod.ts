@@ -56,6 +56,7 @@ export {
   type StoredTensor,
 } from "./nn/safetensors.ts";
 export { loadModel, loadModelState, modelState, saveModel } from "./nn/serialize.ts";
+export { predictKeypoints, type PredictKeypointsOptions } from "./nn/predict.ts";
 export { loadCheckpoint, saveCheckpoint, type TrainingPosition } from "./nn/checkpoint.ts";
 export { Rng } from "./data/rng.ts";
 export { parseAsf } from "./data/asf.ts";
@@ -73,7 +74,13 @@ export { type ImmSample, loadImmDataset, toModelInput } from "./data/imm.ts";
 export { resolveImmDir } from "./data/fetch_imm.ts";
 export { flattenFaces, parseDlibXml } from "./data/dlib_xml.ts";
 export { parsePts } from "./data/pts.ts";
-export { cropFace, faceCropMatrix, pointsToCrop, pointsToOriginal } from "./data/face_crop.ts";
+export {
+  type CropBox,
+  cropFace,
+  faceCropMatrix,
+  pointsToCrop,
+  pointsToOriginal,
+} from "./data/face_crop.ts";
 export { type IbugFace, loadIbugDataset, splitTrainVal } from "./data/ibug.ts";
 export { augmentIbug } from "./data/ibug_augment.ts";
 export { meanAbsCoordError, meanNme, meanShapeBaseline, nme } from "./data/nme.ts";

@@ -10,9 +10,7 @@
  * @module
  */
 
-// Full specifier so the module works without the import map (e.g. in workers and other repos).
-// deno-lint-ignore no-import-prefix
-import { decode } from "npm:imagescript@1.3.1";
+import { imagescript } from "./imagescript.ts";
 import type { Affine } from "./affine.ts";
 
 /** A single-channel image; `data` is row-major (index y·width + x) with values in 0..1. */
@@ -31,6 +29,7 @@ export interface GrayImage {
  * when the bytes cannot be decoded.
  */
 export async function decodeImage(bytes: Uint8Array, name: string): Promise<GrayImage> {
+  const { decode } = await imagescript();
   let img: Awaited<ReturnType<typeof decode>>;
   try {
     img = await decode(bytes);

@@ -6,8 +6,7 @@
  *
  * @module
  */
-// deno-lint-ignore no-import-prefix
-import { Image } from "npm:imagescript@1.3.1";
+import { imagescript } from "../data/imagescript.ts";
 import { Buffer } from "node:buffer";
 
 /** A gray image: `data[y * width + x]` in 0..1 (values outside are clamped, NaN is black). */
@@ -71,6 +70,7 @@ async function pngDataUrl(img: GrayImage): Promise<string> {
         `got ${data.length}`,
     );
   }
+  const { Image } = await imagescript();
   const out = new Image(width, height);
   const rgba = out.bitmap;
   for (let i = 0; i < data.length; i++) {

@@ -112,7 +112,12 @@ function packSamples(
         px[2 * k] = s.points[2 * k] * w;
         px[2 * k + 1] = s.points[2 * k + 1] * h;
       }
-      const a = augment(s.image, px, rng, { flipPermutation: IMM_FLIP_PERMUTATION });
+      // Shifts are ±10 px at FaceNet's 160×120 input and scale with smaller inputs.
+      const a = augment(s.image, px, rng, {
+        flipPermutation: IMM_FLIP_PERMUTATION,
+        shiftX: (10 * w) / 160,
+        shiftY: (10 * h) / 120,
+      });
       image = a.image;
       points = a.points.map((v, k) => (k % 2 === 0 ? v / w : v / h));
     }
