@@ -70,7 +70,7 @@ export interface TrainOptions {
   batch: number;
   seed: number;
   augment: boolean;
-  /** "cosine" decays the learning rate per epoch from `lr` towards 0; "constant" keeps it. */
+  /** "constant" keeps `lr` (the default recipe); "cosine" decays it per epoch towards 0. */
   lrSchedule: "cosine" | "constant";
   out?: string;
   quiet?: boolean;
@@ -298,7 +298,7 @@ export async function trainImm(o: TrainOptions): Promise<TrainResult> {
 }
 
 function lrScheduleFlag(v: unknown): "cosine" | "constant" {
-  if (v === undefined) return "cosine";
+  if (v === undefined) return "constant";
   if (v === "cosine" || v === "constant") return v;
   throw new UsageError(`--lr-schedule must be "cosine" or "constant", got "${v}"`);
 }
