@@ -10,19 +10,7 @@ struct Params { n: u32, c: u32, hw: u32, flags: u32, eps: f32 }
 @group(0) @binding(5) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dbeta: array<f32>;
 
-var<workgroup> part: array<f32, 64>;
-
-fn reduce(lid: u32, v: f32) -> f32 {
-  part[lid] = v;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s >>= 1u) {
-    if (lid < s) { part[lid] += part[lid + s]; }
-    workgroupBarrier();
-  }
-  let total = part[0];
-  workgroupBarrier();
-  return total;
-}
+// fn reduce(lid, v) comes from workgroup_sum.wgsl.
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,

@@ -5,7 +5,7 @@ struct Params { n: u32 }
 @group(0) @binding(2) var<storage, read> tgt: array<f32>;
 @group(0) @binding(3) var<storage, read_write> loss: array<f32>;
 
-var<workgroup> part: array<f32, 64>;
+// fn reduce(lid, v) comes from workgroup_sum.wgsl.
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) lid: u32) {
@@ -14,11 +14,6 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     let d = pred[i] - tgt[i];
     acc += d * d;
   }
-  part[lid] = acc;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s >>= 1u) {
-    if (lid < s) { part[lid] += part[lid + s]; }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { loss[0] = part[0] / f32(p.n); }
+  let total = reduce(lid, acc);
+  if (lid == 0u) { loss[0] = total / f32(p.n); }
 }

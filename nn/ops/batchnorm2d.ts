@@ -9,14 +9,15 @@ import statsSrc from "../../shaders/batchnorm_stats.wgsl" with { type: "text" };
 import normalizeSrc from "../../shaders/batchnorm_normalize.wgsl" with { type: "text" };
 import reduceSrc from "../../shaders/batchnorm_backward_reduce.wgsl" with { type: "text" };
 import inputSrc from "../../shaders/batchnorm_backward_input.wgsl" with { type: "text" };
+import sumSrc from "../../shaders/workgroup_sum.wgsl" with { type: "text" };
 import { kernel, params } from "../kernel.ts";
 import { rt } from "../runtime.ts";
 import { Tensor } from "../tensor.ts";
 import { record } from "../autograd.ts";
 
-const STATS = kernel("batchnorm_stats", statsSrc);
+const STATS = kernel("batchnorm_stats", sumSrc + statsSrc);
 const NORMALIZE = kernel("batchnorm_normalize", normalizeSrc);
-const BACKWARD_REDUCE = kernel("batchnorm_backward_reduce", reduceSrc);
+const BACKWARD_REDUCE = kernel("batchnorm_backward_reduce", sumSrc + reduceSrc);
 const BACKWARD_INPUT = kernel("batchnorm_backward_input", inputSrc);
 
 /** BatchNorm settings (PyTorch defaults). */

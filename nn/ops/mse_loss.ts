@@ -5,13 +5,14 @@
 
 import forwardSrc from "../../shaders/mse_forward.wgsl" with { type: "text" };
 import backwardSrc from "../../shaders/mse_backward.wgsl" with { type: "text" };
+import sumSrc from "../../shaders/workgroup_sum.wgsl" with { type: "text" };
 import { kernel, params } from "../kernel.ts";
 import { rt } from "../runtime.ts";
 import { Tensor } from "../tensor.ts";
 import { record } from "../autograd.ts";
 import { sameShape } from "./elementwise.ts";
 
-const FORWARD = kernel("mse_forward", forwardSrc);
+const FORWARD = kernel("mse_forward", sumSrc + forwardSrc);
 const BACKWARD = kernel("mse_backward", backwardSrc);
 
 /** `mean((pred - target)²)` over all elements; gradients flow to `pred` only. */
