@@ -108,15 +108,22 @@ export class Adam extends Optimizer {
     this.#m = params.map((p) => fill(p.shape, 0));
     this.#v = params.map((p) => fill(p.shape, 0));
     this.#words = params.map((p) =>
-      uniformWords([p.size, o.decoupled ? 1 : 0], [o.lr, o.beta1, o.beta2, o.eps, o.weightDecay])
+      uniformWords([Math.ceil(p.size / 4), o.decoupled ? 1 : 0], [
+        o.lr,
+        o.beta1,
+        o.beta2,
+        o.eps,
+        o.weightDecay,
+      ])
     );
   }
 
   protected update(i: number, p: Tensor, g: Tensor): void {
+    const v4 = (t: Tensor) => ({ buffer: t.buffer, size: Math.ceil(t.size / 4) * 16 });
     rt().dispatch(
       ADAM,
-      [p.binding, g.binding, this.#m[i].binding, this.#v[i].binding, this.state.binding],
-      p.size,
+      [v4(p), v4(g), v4(this.#m[i]), v4(this.#v[i]), this.state.binding],
+      Math.ceil(p.size / 4),
       this.#words[i],
     );
   }

@@ -59,6 +59,7 @@ const poolCases = [
   { x: [2, 3, 7, 5], kernel: 2, stride: 2, padding: 0 },
   { x: [2, 2, 9, 11], kernel: 3, stride: 2, padding: 1 },
   { x: [1, 2, 5, 6], kernel: 3, stride: 1, padding: 1 },
+  { x: [2, 2, 8, 7], kernel: 3, stride: 3, padding: 0 },
 ];
 for (const c of poolCases) {
   Deno.test(`maxPool2d x[${c.x}] k${c.kernel} s${c.stride} p${c.padding}`, () =>

@@ -6,6 +6,7 @@
 
 import forwardSrc from "../../shaders/maxpool_forward.wgsl" with { type: "text" };
 import backwardSrc from "../../shaders/maxpool_backward.wgsl" with { type: "text" };
+import tiledBackwardSrc from "../../shaders/maxpool_backward_tiled.wgsl" with { type: "text" };
 import { kernel, params } from "../kernel.ts";
 import { rt } from "../runtime.ts";
 import { Tensor } from "../tensor.ts";
@@ -14,6 +15,7 @@ import { convOutSize } from "./conv2d.ts";
 
 const FORWARD = kernel("maxpool_forward", forwardSrc);
 const BACKWARD = kernel("maxpool_backward", backwardSrc);
+const BACKWARD_TILED = kernel("maxpool_backward_tiled", tiledBackwardSrc);
 
 /** Pooling hyper-parameters. */
 export interface MaxPool2dOptions {
@@ -49,7 +51,10 @@ export function maxPool2d(x: Tensor, o: MaxPool2dOptions): Tensor {
   rt().dispatch(FORWARD, [x.binding, y.binding, argmax.binding], y.size, words);
   return record(y, "maxPool2d", [x], (dy) => {
     const dx = Tensor.empty(x.shape);
-    rt().dispatch(BACKWARD, [dy.binding, argmax.binding, dx.binding], dx.size, words);
+    const bindings = [dy.binding, argmax.binding, dx.binding];
+    // Non-overlapping windows (the IMM nets): one thread per window instead of per pixel.
+    if (g.stride === g.k && g.pad === 0) rt().dispatch(BACKWARD_TILED, bindings, y.size, words);
+    else rt().dispatch(BACKWARD, bindings, dx.size, words);
     return [dx];
   }, [argmax]);
 }
