@@ -16,7 +16,14 @@
  */
 
 export { getDevice, type GpuDevice, NoWebGpuError } from "./nn/device.ts";
-export { initRuntime, type Kernel, rt, Runtime, type RuntimeStats } from "./nn/runtime.ts";
+export {
+  type BufferBinding,
+  initRuntime,
+  type Kernel,
+  rt,
+  Runtime,
+  type RuntimeStats,
+} from "./nn/runtime.ts";
 export { isGradEnabled, keep, noGrad, shapeSize, Tensor, tidy } from "./nn/tensor.ts";
 export { type GradNode, record } from "./nn/autograd.ts";
 export { Module } from "./nn/module.ts";
@@ -30,7 +37,13 @@ export {
   ReLU,
   Sequential,
 } from "./nn/layers.ts";
-export { BasicBlock, ResNet18, RESNET18_IBUG, type ResNet18Config } from "./nn/models/resnet18.ts";
+export {
+  BasicBlock,
+  type ConvNoBias,
+  ResNet18,
+  RESNET18_IBUG,
+  type ResNet18Config,
+} from "./nn/models/resnet18.ts";
 export { batchNorm2d, batchNorm2dReference, type BatchNormOptions } from "./nn/ops/batchnorm2d.ts";
 export { globalAvgPool, globalAvgPoolReference } from "./nn/ops/global_avg_pool.ts";
 export {
@@ -43,12 +56,13 @@ export {
 export { conv2d, type Conv2dOptions, conv2dReference, convOutSize } from "./nn/ops/conv2d.ts";
 export { maxPool2d, type MaxPool2dOptions, maxPool2dReference } from "./nn/ops/maxpool2d.ts";
 export { relu, reluReference } from "./nn/ops/relu.ts";
-export { gemm, linear, linearReference } from "./nn/ops/linear.ts";
+export { gemm, linear, linearReference, type Operand } from "./nn/ops/linear.ts";
 export { mseLoss, mseLossReference } from "./nn/ops/mse_loss.ts";
 export { add, addInPlace, copy, fill, fillInPlace, mul, sub } from "./nn/ops/elementwise.ts";
 export { reduceSum } from "./nn/ops/reduce.ts";
 export { Adam, type AdamOptions, Optimizer, Sgd, type SgdOptions } from "./nn/optim.ts";
 export {
+  type DecodedSafetensors,
   decodeSafetensors,
   encodeSafetensors,
   loadSafetensors,
@@ -59,9 +73,10 @@ export { loadModel, loadModelState, modelState, saveModel } from "./nn/serialize
 export { predictKeypoints, type PredictKeypointsOptions } from "./nn/predict.ts";
 export { loadCheckpoint, saveCheckpoint, type TrainingPosition } from "./nn/checkpoint.ts";
 export { Rng } from "./data/rng.ts";
-export { parseAsf } from "./data/asf.ts";
+export { type AsfShape, parseAsf } from "./data/asf.ts";
 export { decodeImage, type GrayImage, resizeImage, warpAffine } from "./data/image.ts";
 export * as affine from "./data/affine.ts";
+export type { Affine } from "./data/affine.ts";
 export {
   flipPoints,
   IBUG68_FLIP_PERMUTATION,
@@ -69,22 +84,46 @@ export {
   meanShape,
   permutePoints,
 } from "./data/keypoints.ts";
-export { augment, type AugmentOptions } from "./data/augment.ts";
-export { type ImmSample, loadImmDataset, toModelInput } from "./data/imm.ts";
-export { resolveImmDir } from "./data/fetch_imm.ts";
-export { flattenFaces, parseDlibXml } from "./data/dlib_xml.ts";
+export { augment, type Augmented, type AugmentOptions } from "./data/augment.ts";
+export {
+  type ImmDataset,
+  type ImmSample,
+  loadImmDataset,
+  type LoadImmOptions,
+  toModelInput,
+} from "./data/imm.ts";
+export { resolveImmDir, type ResolveImmOptions } from "./data/fetch_imm.ts";
+export {
+  type DlibBox,
+  type DlibFace,
+  type DlibImage,
+  flattenFaces,
+  parseDlibXml,
+} from "./data/dlib_xml.ts";
 export { parsePts } from "./data/pts.ts";
 export {
   type CropBox,
   cropFace,
+  type FaceCrop,
   faceCropMatrix,
   pointsToCrop,
   pointsToOriginal,
 } from "./data/face_crop.ts";
-export { type IbugFace, loadIbugDataset, splitTrainVal } from "./data/ibug.ts";
+export {
+  type IbugDataset,
+  type IbugFace,
+  type IbugLoadStats,
+  loadIbugDataset,
+  type LoadIbugOptions,
+  splitTrainVal,
+} from "./data/ibug.ts";
 export { augmentIbug } from "./data/ibug_augment.ts";
-export { meanAbsCoordError, meanNme, meanShapeBaseline, nme } from "./data/nme.ts";
+export { type BoxedShape, meanAbsCoordError, meanNme, meanShapeBaseline, nme } from "./data/nme.ts";
 export { formatPredictionsCsv, parsePredictionsCsv } from "./data/kaggle_csv.ts";
-export { lossCurveSvg } from "./plot/loss_svg.ts";
-export { keypointsSvg } from "./plot/keypoints_svg.ts";
-export { filtersSvg } from "./plot/filters_svg.ts";
+export { type LossCurveOptions, lossCurveSvg, type LossSeries } from "./plot/loss_svg.ts";
+export {
+  type KeypointPanel,
+  keypointsSvg,
+  type KeypointsSvgOptions,
+} from "./plot/keypoints_svg.ts";
+export { type FilterLayer, filtersSvg } from "./plot/filters_svg.ts";

@@ -8,7 +8,10 @@
 
 /** Raised when WebGPU or an adapter is not available, with a message telling how to get one. */
 export class NoWebGpuError extends Error {
-  /** @param detail what exactly is missing */
+  /**
+   * Builds the message from what is missing.
+   * @param detail what exactly is missing
+   */
   constructor(detail: string) {
     super(
       `facekit needs WebGPU, but ${detail}.\n` +

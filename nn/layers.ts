@@ -22,12 +22,18 @@ export interface InitOptions {
 
 /** 2-D convolution layer; `relu: true` fuses the activation into the kernel. */
 export class Conv2d extends Module {
+  /** Kernel weights, [outChannels, inChannels, kernelSize, kernelSize]. */
   readonly weight: Tensor;
+  /** Per-output-channel bias, or null when created with `bias: false`. */
   readonly bias: Tensor | null;
+  /** Stride in both directions. */
   readonly stride: number;
+  /** Zero padding on each side. */
   readonly padding: number;
+  /** Whether ReLU is fused into the convolution. */
   readonly relu: boolean;
 
+  /** Creates the layer with PyTorch's default uniform initialisation. */
   constructor(
     inChannels: number,
     outChannels: number,
@@ -49,6 +55,7 @@ export class Conv2d extends Module {
     this.relu = opt.relu ?? false;
   }
 
+  /** [N, inChannels, H, W] → [N, outChannels, H', W']. */
   forward(x: Tensor): Tensor {
     return conv2d(x, this.weight, this.bias, {
       stride: this.stride,
@@ -60,10 +67,14 @@ export class Conv2d extends Module {
 
 /** Fully connected layer on [batch, features] input; `relu: true` fuses the activation. */
 export class Linear extends Module {
+  /** Weights, [outFeatures, inFeatures] (the PyTorch layout). */
   readonly weight: Tensor;
+  /** Bias, [outFeatures], or null when created with `bias: false`. */
   readonly bias: Tensor | null;
+  /** Whether ReLU is fused into the layer. */
   readonly relu: boolean;
 
+  /** Creates the layer with PyTorch's default uniform initialisation. */
   constructor(inFeatures: number, outFeatures: number, opt: InitOptions & { relu?: boolean } = {}) {
     super();
     const rng = opt.rng ?? new Rng(0);
@@ -74,6 +85,7 @@ export class Linear extends Module {
     this.relu = opt.relu ?? false;
   }
 
+  /** [N, inFeatures] → [N, outFeatures]. */
   forward(x: Tensor): Tensor {
     return linear(x, this.weight, this.bias, { relu: this.relu });
   }
@@ -81,10 +93,21 @@ export class Linear extends Module {
 
 /** Max-pooling layer. */
 export class MaxPool2d extends Module {
-  constructor(readonly kernel: number, readonly stride = kernel, readonly padding = 0) {
+  /**
+   * Creates the layer (square windows).
+   * @param kernel window side
+   * @param stride step between windows (default: the window side)
+   * @param padding padding on each side
+   */
+  constructor(
+    readonly kernel: number,
+    readonly stride: number = kernel,
+    readonly padding: number = 0,
+  ) {
     super();
   }
 
+  /** Pools each channel of [N, C, H, W] input. */
   forward(x: Tensor): Tensor {
     return maxPool2d(x, { kernel: this.kernel, stride: this.stride, padding: this.padding });
   }
@@ -92,6 +115,7 @@ export class MaxPool2d extends Module {
 
 /** ReLU as a layer. */
 export class ReLU extends Module {
+  /** Elementwise max(x, 0). */
   forward(x: Tensor): Tensor {
     return relu(x);
   }
@@ -99,6 +123,7 @@ export class ReLU extends Module {
 
 /** Flattens [N, ...] to [N, features] (a view, no copy). */
 export class Flatten extends Module {
+  /** [N, ...] → [N, features]. */
   forward(x: Tensor): Tensor {
     return x.reshape([x.shape[0], -1]);
   }
@@ -106,13 +131,16 @@ export class Flatten extends Module {
 
 /** Applies child modules in order; children are named "0", "1", … like PyTorch. */
 export class Sequential extends Module {
+  /** The child modules, in application order. */
   readonly layers: Module[];
 
+  /** Registers `layers` as children "0", "1", …. */
   constructor(...layers: Module[]) {
     super();
     this.layers = layers.map((m, i) => this.child(String(i), m));
   }
 
+  /** Feeds `x` through every layer in turn. */
   forward(x: Tensor): Tensor {
     let h = x;
     for (const m of this.layers) h = m.forward(h);
@@ -122,11 +150,20 @@ export class Sequential extends Module {
 
 /** BatchNorm over the channels of NCHW input; `relu: true` fuses the activation. */
 export class BatchNorm2d extends Module {
+  /** Per-channel scale (gamma), initialised to 1. */
   readonly weight: Tensor;
+  /** Per-channel shift (beta), initialised to 0. */
   readonly bias: Tensor;
+  /** Running mean used in eval mode (state_dict name `running_mean`). */
   readonly runningMean: Tensor;
+  /** Running variance used in eval mode (state_dict name `running_var`). */
   readonly runningVar: Tensor;
 
+  /**
+   * Creates the layer with weight 1, bias 0, running mean 0 and running variance 1.
+   * @param channels number of channels C
+   * @param opt running-average momentum, epsilon and fused ReLU (PyTorch defaults)
+   */
   constructor(
     readonly channels: number,
     readonly opt: { momentum?: number; eps?: number; relu?: boolean } = {},
@@ -144,6 +181,7 @@ export class BatchNorm2d extends Module {
     );
   }
 
+  /** Normalises with batch statistics in training mode, running statistics in eval mode. */
   forward(x: Tensor): Tensor {
     return batchNorm2d(x, this.weight, this.bias, this.runningMean, this.runningVar, {
       training: this.training,

@@ -18,11 +18,13 @@ const TICK = kernel("optimizer_tick", tickSrc, 1);
 
 /** Shared parts: parameter list, GPU step counter and learning-rate multiplier. */
 export abstract class Optimizer {
+  /** The parameters this optimizer updates, in order. */
   readonly params: Tensor[];
   /** GPU state: [step count, lr multiplier]. */
   protected readonly state: Tensor;
   #steps = 0;
 
+  /** Takes the parameters to update; throws if there are none. */
   constructor(params: Tensor[]) {
     if (params.length === 0) throw new Error("facekit: optimizer given no parameters");
     this.params = params;
@@ -78,10 +80,15 @@ export abstract class Optimizer {
 
 /** Adam hyper-parameters (PyTorch defaults). */
 export interface AdamOptions {
+  /** Learning rate (default 1e-3). */
   lr?: number;
+  /** Decay rate of the first-moment average (default 0.9). */
   beta1?: number;
+  /** Decay rate of the second-moment average (default 0.999). */
   beta2?: number;
+  /** Term added to the denominator for stability (default 1e-8). */
   eps?: number;
+  /** Weight decay factor (default 0). */
   weightDecay?: number;
   /** AdamW-style decoupled weight decay instead of L2 in the gradient. */
   decoupled?: boolean;
@@ -89,11 +96,13 @@ export interface AdamOptions {
 
 /** Adam (Kingma & Ba) with bias correction, as `torch.optim.Adam`. */
 export class Adam extends Optimizer {
+  /** The hyper-parameters in use, defaults filled in. */
   readonly options: Required<AdamOptions>;
   #m: Tensor[];
   #v: Tensor[];
   #words: Uint32Array[];
 
+  /** Allocates zeroed moment buffers for every parameter. */
   constructor(params: Tensor[], opt: AdamOptions = {}) {
     super(params);
     this.options = {
@@ -118,6 +127,7 @@ export class Adam extends Optimizer {
     );
   }
 
+  /** Records the Adam update of parameter `i`. */
   protected update(i: number, p: Tensor, g: Tensor): void {
     const v4 = (t: Tensor) => ({ buffer: t.buffer, size: Math.ceil(t.size / 4) * 16 });
     rt().dispatch(
@@ -128,6 +138,7 @@ export class Adam extends Optimizer {
     );
   }
 
+  /** `step_state` plus `i.exp_avg` and `i.exp_avg_sq` per parameter. */
   stateTensors(): Map<string, Tensor> {
     const out = new Map<string, Tensor>([["step_state", this.state]]);
     this.params.forEach((_, i) => {
@@ -140,17 +151,22 @@ export class Adam extends Optimizer {
 
 /** SGD hyper-parameters. */
 export interface SgdOptions {
+  /** Learning rate (default 1e-2). */
   lr?: number;
+  /** Momentum factor (default 0: plain SGD). */
   momentum?: number;
+  /** L2 weight decay factor (default 0). */
   weightDecay?: number;
 }
 
 /** Stochastic gradient descent with optional momentum, as `torch.optim.SGD`. */
 export class Sgd extends Optimizer {
+  /** The hyper-parameters in use, defaults filled in. */
   readonly options: Required<SgdOptions>;
   #buf: Tensor[];
   #words: Uint32Array[];
 
+  /** Allocates zeroed momentum buffers when `momentum` is non-zero. */
   constructor(params: Tensor[], opt: SgdOptions = {}) {
     super(params);
     this.options = {
@@ -165,6 +181,7 @@ export class Sgd extends Optimizer {
     );
   }
 
+  /** Records the SGD update of parameter `i`. */
   protected update(i: number, p: Tensor, g: Tensor): void {
     rt().dispatch(
       SGD,
@@ -174,6 +191,7 @@ export class Sgd extends Optimizer {
     );
   }
 
+  /** `step_state` plus `i.momentum_buffer` per parameter. */
   stateTensors(): Map<string, Tensor> {
     const out = new Map<string, Tensor>([["step_state", this.state]]);
     this.params.forEach((_, i) => out.set(`${i}.momentum_buffer`, this.#buf[i]));

@@ -27,6 +27,7 @@ export interface Kernel {
 
 /** A storage binding: a whole pooled buffer or a byte range of it. */
 export interface BufferBinding {
+  /** The buffer to bind. */
   buffer: GPUBuffer;
   /** Bytes bound, from offset 0 (rounded up to 4). */
   size: number;
@@ -34,12 +35,19 @@ export interface BufferBinding {
 
 /** Counters used by tests (memory stays flat) and the benchmark (dispatches per step). */
 export interface RuntimeStats {
+  /** Storage buffers currently allocated (in use or pooled). */
   liveBuffers: number;
+  /** Bytes of those buffers (size-class rounded). */
   liveBytes: number;
+  /** Released storage buffers waiting in the pool for reuse. */
   pooledBuffers: number;
+  /** Dispatches recorded so far. */
   dispatches: number;
+  /** Command buffers submitted so far. */
   submits: number;
+  /** Compute pipelines in the cache. */
   pipelines: number;
+  /** Content-addressed uniform buffers in the cache. */
   uniformBuffers: number;
 }
 
@@ -55,10 +63,13 @@ export function sizeClass(bytes: number): number {
   return Math.ceil(b / step) * step;
 }
 
-/** See module doc. One instance per process, obtained with {@link getRuntime}. */
+/** See module doc. One instance per process, obtained with {@link initRuntime} / {@link rt}. */
 export class Runtime {
+  /** The WebGPU device everything runs on. */
   readonly device: GPUDevice;
+  /** Human-readable adapter name. */
   readonly adapterName: string;
+  /** True for software adapters such as llvmpipe or SwiftShader. */
   readonly isFallback: boolean;
   /** Largest byte size one storage binding may have on this adapter. */
   readonly maxBindingBytes: number;
@@ -79,6 +90,7 @@ export class Runtime {
   #submits = 0;
   #submitsSinceSync = 0;
 
+  /** Wraps an acquired device; use {@link initRuntime} and {@link rt} rather than calling this. */
   constructor(gpu: GpuDevice) {
     this.device = gpu.device;
     this.adapterName = gpu.adapterName;

@@ -8,23 +8,16 @@
  */
 import { imagescript } from "../data/imagescript.ts";
 import { Buffer } from "node:buffer";
+import type { GrayImage } from "../data/image.ts";
 
-/** A gray image: `data[y * width + x]` in 0..1 (values outside are clamped, NaN is black). */
-export interface GrayImage {
-  /** Pixels per row. */
-  width: number;
-  /** Rows. */
-  height: number;
-  /** Row-major intensities, length `width * height`. */
-  data: Float32Array;
-}
+export type { GrayImage };
 
 /**
  * One panel of {@link keypointsSvg}. Points are `[x0, y0, x1, y1, …]` in continuous image pixel
  * coordinates: pixel (i, j) covers [i, i+1) × [j, j+1), so (0, 0) is the image's top-left corner.
  */
 export interface KeypointPanel {
-  /** The picture under the points. */
+  /** The picture under the points (values outside 0..1 are clamped, NaN is black). */
   image: GrayImage;
   /** Ground-truth points, drawn as red circles. */
   truth?: Float32Array;

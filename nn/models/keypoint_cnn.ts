@@ -64,12 +64,18 @@ export function keypointCnnShapes(
 
 /** See module doc. Parameter names: conv1…convK, fc1, fc2 (each `.weight`, `.bias`). */
 export class KeypointCnn extends Module {
+  /** The architecture this instance was built from. */
   readonly config: KeypointCnnConfig;
+  /** The 3×3 conv layers (ReLU fused), one per block. */
   readonly convs: Conv2d[];
+  /** The 2×2 max-pool applied after each conv. */
   readonly pool: MaxPool2d = new MaxPool2d(2);
+  /** Hidden fully connected layer (ReLU fused). */
   readonly fc1: Linear;
+  /** Output layer. */
   readonly fc2: Linear;
 
+  /** Builds the network; `seed` fixes the initial weights. */
   constructor(config: KeypointCnnConfig, seed = 0) {
     super();
     this.config = config;

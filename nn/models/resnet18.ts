@@ -28,9 +28,19 @@ export interface ResNet18Config {
 export const RESNET18_IBUG: ResNet18Config = { inChannels: 1, inputSize: 224, outputs: 136 };
 
 /** A bias-free convolution initialised like torchvision (Kaiming normal, fan-out, ReLU gain). */
-class ConvNoBias extends Module {
+export class ConvNoBias extends Module {
+  /** Kernel weights, [outC, inC, k, k]. */
   readonly weight: Tensor;
 
+  /**
+   * Creates the layer, drawing the weights from `rng`.
+   * @param inC input channels
+   * @param outC output channels
+   * @param k kernel side
+   * @param stride stride in both directions
+   * @param padding zero padding on each side
+   * @param rng random source for the weights
+   */
   constructor(
     inC: number,
     outC: number,
@@ -46,6 +56,7 @@ class ConvNoBias extends Module {
     this.weight = this.param("weight", Tensor.from(data, [outC, inC, k, k]));
   }
 
+  /** [N, inC, H, W] → [N, outC, H', W']. */
   forward(x: Tensor): Tensor {
     return conv2d(x, this.weight, null, { stride: this.stride, padding: this.padding });
   }
@@ -53,12 +64,18 @@ class ConvNoBias extends Module {
 
 /** torchvision's BasicBlock: conv-bn-relu-conv-bn, plus the (downsampled) input, then ReLU. */
 export class BasicBlock extends Module {
+  /** First 3×3 conv (carries the block's stride). */
   readonly conv1: ConvNoBias;
+  /** BatchNorm after `conv1`, with fused ReLU. */
   readonly bn1: BatchNorm2d;
+  /** Second 3×3 conv. */
   readonly conv2: ConvNoBias;
+  /** BatchNorm after `conv2`. */
   readonly bn2: BatchNorm2d;
+  /** 1×1 conv + BatchNorm on the shortcut when the shape changes, else null. */
   readonly downsample: Sequential | null;
 
+  /** Builds a block from `inC` to `outC` channels, drawing conv weights from `rng`. */
   constructor(inC: number, outC: number, stride: number, rng: Rng) {
     super();
     this.conv1 = this.child("conv1", new ConvNoBias(inC, outC, 3, stride, 1, rng));
@@ -73,6 +90,7 @@ export class BasicBlock extends Module {
       : null;
   }
 
+  /** [N, inC, H, W] → [N, outC, H / stride, W / stride]. */
   forward(x: Tensor): Tensor {
     const h = this.bn2.forward(this.conv2.forward(this.bn1.forward(this.conv1.forward(x))));
     const identity = this.downsample ? this.downsample.forward(x) : x;
@@ -82,13 +100,20 @@ export class BasicBlock extends Module {
 
 /** See module doc. Input [N, inChannels, S, S] → output [N, outputs]. */
 export class ResNet18 extends Module {
+  /** The architecture this instance was built from. */
   readonly config: ResNet18Config;
+  /** Stem: 7×7 conv, stride 2. */
   readonly conv1: ConvNoBias;
+  /** BatchNorm after the stem conv, with fused ReLU. */
   readonly bn1: BatchNorm2d;
+  /** Stem: 3×3 max-pool, stride 2. */
   readonly maxpool: MaxPool2d = new MaxPool2d(3, 2, 1);
+  /** layer1…layer4, two {@link BasicBlock}s each (64, 128, 256, 512 channels). */
   readonly layers: Sequential[];
+  /** Final fully connected layer on the pooled 512 features. */
   readonly fc: Linear;
 
+  /** Builds the network; `seed` fixes the initial weights. */
   constructor(config: ResNet18Config = RESNET18_IBUG, seed = 0) {
     super();
     if (config.inputSize < 32) {
@@ -112,6 +137,7 @@ export class ResNet18 extends Module {
     this.fc = this.child("fc", new Linear(512, config.outputs, { rng }));
   }
 
+  /** [N, inChannels, S, S] → [N, outputs]. */
   forward(x: Tensor): Tensor {
     const { inChannels: c, inputSize: s } = this.config;
     if (x.shape.length !== 4 || x.shape[1] !== c || x.shape[2] !== s || x.shape[3] !== s) {

@@ -17,9 +17,12 @@ const GEMM = kernel("gemm", gemmSrc);
 const GEMM_NN_VEC4 = kernel("gemm_nn_vec4", gemmVec4Src);
 
 /** Strides of one GEMM operand as the kernel addresses it: element (r, c) at r·sr + c·sc. */
-interface Operand {
+export interface Operand {
+  /** The tensor holding the operand's values. */
   t: Tensor;
+  /** Stride between rows. */
   sr: number;
+  /** Stride between columns. */
   sc: number;
 }
 
