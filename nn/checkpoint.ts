@@ -67,3 +67,31 @@ export async function loadCheckpoint(
   opt.restoreSteps(position.steps);
   return position;
 }
+
+/**
+ * Reads only the training position stored in a checkpoint's header (no tensor data), e.g. to
+ * recover a run's options before loading its data set.
+ */
+export async function readCheckpointPosition(path: string): Promise<TrainingPosition> {
+  const file = await Deno.open(path, { read: true });
+  try {
+    const head = new Uint8Array(8);
+    if ((await file.read(head)) !== 8) throw new Error(`${path}: too short for a checkpoint`);
+    const n = Number(new DataView(head.buffer).getBigUint64(0, true));
+    if (!(n > 0 && n < 100_000_000)) throw new Error(`${path}: not a safetensors file`);
+    const json = new Uint8Array(n);
+    let got = 0;
+    while (got < n) {
+      const r = await file.read(json.subarray(got));
+      if (r === null) throw new Error(`${path}: truncated header`);
+      got += r;
+    }
+    const meta = JSON.parse(new TextDecoder().decode(json)).__metadata__ ?? {};
+    if (meta.format !== "facekit-checkpoint" || !meta.position) {
+      throw new Error(`${path}: not a facekit training checkpoint`);
+    }
+    return JSON.parse(meta.position) as TrainingPosition;
+  } finally {
+    file.close();
+  }
+}

@@ -18,7 +18,7 @@ import { mseLoss } from "../nn/ops/mse_loss.ts";
 import { addInPlace } from "../nn/ops/elementwise.ts";
 import { Adam } from "../nn/optim.ts";
 import { saveModel } from "../nn/serialize.ts";
-import { loadCheckpoint, saveCheckpoint } from "../nn/checkpoint.ts";
+import { loadCheckpoint, readCheckpointPosition, saveCheckpoint } from "../nn/checkpoint.ts";
 import { Rng } from "../data/rng.ts";
 import { type IbugFace, loadIbugDataset, splitTrainVal } from "../data/ibug.ts";
 import { pointsToOriginal } from "../data/face_crop.ts";
@@ -387,6 +387,7 @@ export async function main(args: string[]): Promise<void> {
       "out",
       "resume",
       "workers",
+      "cache",
     ],
     ["no-augment", "skip-bad", "quiet", "help"],
   );
@@ -418,6 +419,52 @@ export async function main(args: string[]): Promise<void> {
     resume: values.resume as string | undefined,
     quiet: Boolean(values.quiet),
   };
+  if (opts.resume) {
+    // Resume with the saved run's options; flags given again must agree with them.
+    const ck = join(opts.resume, "checkpoint.safetensors");
+    if (!existsSync(opts.resume)) throw new UsageError(`--resume ${opts.resume}: folder not found`);
+    if (!existsSync(ck)) {
+      throw new UsageError(
+        `--resume ${opts.resume}: no checkpoint.safetensors (not a train:ibug run?)`,
+      );
+    }
+    const saved = (await readCheckpointPosition(ck)).extra.options as IbugTrainOptions;
+    const given: [string, keyof IbugTrainOptions][] = [
+      ["lr", "lr"],
+      ["batch", "batch"],
+      ["seed", "seed"],
+      ["size", "size"],
+      ["limit", "limit"],
+      ["val-split", "valSplit"],
+    ];
+    for (const [flag, key] of given) {
+      if (values[flag] !== undefined && opts[key as keyof typeof opts] !== saved[key]) {
+        throw new UsageError(`--resume: the run used --${flag} ${saved[key]}, not ${values[flag]}`);
+      }
+    }
+    if (values["no-augment"] && saved.augment) {
+      throw new UsageError("--resume: the run used augmentation; drop --no-augment");
+    }
+    if (values.labels || values.data) {
+      const l = resolve(
+        resolveIbugLabels(values.labels as string | undefined, values.data as string | undefined),
+      );
+      if (l !== saved.labels) {
+        throw new UsageError(`--resume: the run used --labels ${saved.labels}`);
+      }
+    }
+    await trainIbug({
+      ...saved,
+      epochs: values.epochs === undefined ? saved.epochs : opts.epochs,
+      workers: opts.workers,
+      cacheDir: opts.cacheDir ?? saved.cacheDir,
+      quiet: opts.quiet,
+      out: undefined,
+      stopAfterSteps: undefined,
+      resume: opts.resume,
+    });
+    return;
+  }
   const labels = resolveIbugLabels(
     values.labels as string | undefined,
     values.data as string | undefined,
