@@ -9,6 +9,7 @@
 import { flattenFaces, parseDlibXml } from "../data/dlib_xml.ts";
 import { parsePredictionsCsv } from "../data/kaggle_csv.ts";
 import { meanAbsCoordError, meanNme, meanShapeBaseline } from "../data/nme.ts";
+import { existsSync } from "node:fs";
 import { parseFlags, runMain, UsageError } from "./cli.ts";
 
 /** Scores of one prediction set and of the mean-shape baseline. */
@@ -51,11 +52,16 @@ export async function evaluateCsv(
 
 /** Parses flags and prints the scores. */
 export async function main(args: string[]): Promise<void> {
-  const { values } = parseFlags(args, ["pred", "labels", "train-labels"], []);
-  if (!values.pred || !values.labels) {
-    throw new UsageError(
-      "usage: deno task eval --pred predictions.csv --labels FILE.xml [--train-labels FILE.xml]",
-    );
+  const { values } = parseFlags(args, ["pred", "labels", "train-labels"], ["help"]);
+  const usage =
+    "usage: deno task eval --pred predictions.csv --labels FILE.xml [--train-labels FILE.xml]";
+  if (values.help) return console.log(usage);
+  if (!values.pred || !values.labels) throw new UsageError(usage);
+  for (const flag of ["pred", "labels", "train-labels"]) {
+    const f = values[flag];
+    if (typeof f === "string" && !existsSync(f)) {
+      throw new UsageError(`--${flag} ${f}: file not found`);
+    }
   }
   const r = await evaluateCsv(
     values.pred as string,

@@ -209,8 +209,9 @@ export async function main(args: string[]): Promise<void> {
   const { values, positionals: images } = parseFlags(
     args,
     ["model", "box", "labels", "out", "batch"],
-    ["csv"],
+    ["csv", "help"],
   );
+  if (values.help) return console.log(USAGE);
   if (typeof values.model !== "string" || images.length === 0) throw new UsageError(USAGE);
   if (values.box !== undefined && values.labels !== undefined) {
     throw new UsageError(`give either --box or --labels, not both\n${USAGE}`);

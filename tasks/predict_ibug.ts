@@ -57,12 +57,13 @@ export async function predictIbug(
 
 /** Parses flags and runs the task. */
 export async function main(args: string[]): Promise<void> {
-  const { values } = parseFlags(args, ["model", "labels", "data", "out", "batch", "workers"], []);
-  if (!values.model || !values.labels) {
-    throw new UsageError(
-      "usage: deno task predict:ibug --model RUN_DIR --labels FILE.xml [--data DIR] [--out FILE.csv]",
-    );
-  }
+  const { values } = parseFlags(args, ["model", "labels", "data", "out", "batch", "workers"], [
+    "help",
+  ]);
+  const usage = "usage: deno task predict:ibug --model RUN_DIR --labels FILE.xml [--data DIR] " +
+    "[--out FILE.csv] [--batch N] [--workers N]";
+  if (values.help) return console.log(usage);
+  if (!values.model || !values.labels) throw new UsageError(usage);
   let labels = values.labels as string;
   if (!existsSync(labels) && values.data) labels = join(values.data as string, labels);
   if (!existsSync(labels)) throw new Error(`--labels ${values.labels}: file not found`);
@@ -71,6 +72,8 @@ export async function main(args: string[]): Promise<void> {
     ? undefined
     : numberFlag(values, "workers", 0, { min: 0, max: 64, integer: true });
   const out = (values.out as string | undefined) ?? join(values.model as string, "predictions.csv");
+  // Fail before the (long) prediction if the output folder cannot be made.
+  Deno.mkdirSync(dirname(out) || ".", { recursive: true });
   const { faces, preds, rel } = await predictIbug(values.model as string, labels, {
     batch,
     workers,
