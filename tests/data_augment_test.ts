@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { augment, type AugmentOptions } from "../data/augment.ts";
-import type { GrayImage } from "../data/image.ts";
 import { Rng } from "../data/rng.ts";
+import { brightestNear, dotImage } from "./image_fixtures.ts";
 
 const W = 120, H = 100;
 // Eight well-separated landmarks at pixel centres, with a left/right pairing for flips.
@@ -13,24 +13,7 @@ const PTS = new Float32Array([
 ]);
 const PERM = [1, 0, 3, 2, 5, 4, 6, 7];
 
-/** Black image with a single white pixel under each landmark. */
-function dots(): GrayImage {
-  const data = new Float32Array(W * H);
-  for (let i = 0; i < PTS.length; i += 2) data[Math.floor(PTS[i + 1]) * W + Math.floor(PTS[i])] = 1;
-  return { width: W, height: H, data };
-}
-
-/** Centre of the brightest pixel within `r` pixels of (x, y). */
-function brightestNear(img: GrayImage, x: number, y: number, r: number): [number, number] {
-  let best = -1, bx = 0, by = 0;
-  for (let j = Math.floor(y) - r; j <= Math.floor(y) + r; j++) {
-    for (let i = Math.floor(x) - r; i <= Math.floor(x) + r; i++) {
-      if (i < 0 || j < 0 || i >= img.width || j >= img.height) continue;
-      if (img.data[j * img.width + i] > best) [best, bx, by] = [img.data[j * img.width + i], i, j];
-    }
-  }
-  return [bx + 0.5, by + 0.5];
-}
+const dots = () => dotImage(W, H, PTS);
 
 const OFF: AugmentOptions = {
   rotationDeg: 0,

@@ -1,54 +1,15 @@
 import assert from "node:assert/strict";
 // deno-lint-ignore no-import-prefix
 import { Image } from "npm:imagescript@1.3.1";
-// deno-lint-ignore no-import-prefix
-import { zlibSync } from "npm:fflate@0.8.3";
 import { decodeImage, type GrayImage, resizeImage, warpAffine } from "../data/image.ts";
 import { identity, translate } from "../data/affine.ts";
+import { grayPng } from "./image_fixtures.ts";
 
 /** Asserts every pixel of `img` is within `tol` of `value`. */
 function assertAll(img: GrayImage, value: number, tol: number) {
   for (let i = 0; i < img.data.length; i++) {
     assert.ok(Math.abs(img.data[i] - value) <= tol, `pixel ${i} = ${img.data[i]}, want ${value}`);
   }
-}
-
-function crc32(b: Uint8Array): number {
-  let c = ~0;
-  for (const x of b) {
-    c ^= x;
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
-}
-
-/** Minimal 8-bit grayscale PNG encoder (imagescript only writes RGBA PNGs). */
-function grayPng(w: number, h: number, px: Uint8Array): Uint8Array {
-  const chunk = (type: string, data: Uint8Array) => {
-    const out = new Uint8Array(12 + data.length);
-    const dv = new DataView(out.buffer);
-    dv.setUint32(0, data.length);
-    out.set(new TextEncoder().encode(type), 4);
-    out.set(data, 8);
-    dv.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
-    return out;
-  };
-  const raw = new Uint8Array(h * (w + 1)); // filter byte 0 per row
-  for (let y = 0; y < h; y++) raw.set(px.subarray(y * w, (y + 1) * w), y * (w + 1) + 1);
-  const ihdr = new Uint8Array(13);
-  new DataView(ihdr.buffer).setUint32(0, w);
-  new DataView(ihdr.buffer).setUint32(4, h);
-  ihdr[8] = 8; // bit depth; color type 0 = gray
-  const parts = [
-    new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", zlibSync(raw)),
-    chunk("IEND", new Uint8Array()),
-  ];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let k = 0;
-  for (const p of parts) out.set(p, (k += p.length) - p.length);
-  return out;
 }
 
 /** 48×16 RGBA image: three 16×16 blocks, pure red, green, blue. */

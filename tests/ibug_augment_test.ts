@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { augmentIbug, ibugAugmentOptions } from "../data/ibug_augment.ts";
-import type { GrayImage } from "../data/image.ts";
 import { flipPoints, IBUG68_FLIP_PERMUTATION } from "../data/keypoints.ts";
 import { Rng } from "../data/rng.ts";
+import { brightestNear, dotImage } from "./image_fixtures.ts";
 
 const S = 128;
 // 68 landmarks on a 9×8 grid of pixel centres, 8 px apart, in the middle of the crop.
@@ -11,22 +11,7 @@ const PTS = Float32Array.from({ length: 136 }, (_, i) => {
   return i % 2 === 0 ? 32 + 8 * (k % 9) + 0.5 : 36 + 8 * Math.floor(k / 9) + 0.5;
 });
 
-function dots(): GrayImage {
-  const data = new Float32Array(S * S);
-  for (let i = 0; i < PTS.length; i += 2) data[Math.floor(PTS[i + 1]) * S + Math.floor(PTS[i])] = 1;
-  return { width: S, height: S, data };
-}
-
-function brightestNear(img: GrayImage, x: number, y: number, r: number): [number, number] {
-  let best = -1, bx = 0, by = 0;
-  for (let j = Math.floor(y) - r; j <= Math.floor(y) + r; j++) {
-    for (let i = Math.floor(x) - r; i <= Math.floor(x) + r; i++) {
-      if (i < 0 || j < 0 || i >= img.width || j >= img.height) continue;
-      if (img.data[j * img.width + i] > best) [best, bx, by] = [img.data[j * img.width + i], i, j];
-    }
-  }
-  return [bx + 0.5, by + 0.5];
-}
+const dots = () => dotImage(S, S, PTS);
 
 Deno.test("ibug augment: options follow the brief (±10°, ±5 % shift, 0.9–1.1, flips)", () => {
   const o = ibugAugmentOptions(224);

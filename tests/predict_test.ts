@@ -4,12 +4,11 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 // deno-lint-ignore no-import-prefix
 import { Image } from "npm:imagescript@1.3.1";
-// deno-lint-ignore no-import-prefix
-import { zlibSync } from "npm:fflate@0.8.3";
 import { initRuntime } from "../nn/runtime.ts";
 import { KeypointCnn, NOSENET } from "../nn/models/keypoint_cnn.ts";
 import { ResNet18, type ResNet18Config } from "../nn/models/resnet18.ts";
 import { saveModel } from "../nn/serialize.ts";
+import { grayPng } from "./image_fixtures.ts";
 import { faceCropMatrix, pointsToOriginal } from "../data/face_crop.ts";
 
 const PREDICT = new URL("../tasks/predict.ts", import.meta.url).pathname;
@@ -29,44 +28,11 @@ interface Result {
   box?: { left: number; top: number; width: number; height: number };
 }
 
-function crc32(b: Uint8Array): number {
-  let c = ~0;
-  for (const x of b) {
-    c ^= x;
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
-}
-
-/** Minimal 8-bit grayscale PNG (color type 0); imagescript only writes RGBA PNGs. */
-function grayPng(w: number, h: number): Uint8Array {
-  const chunk = (type: string, data: Uint8Array) => {
-    const out = new Uint8Array(12 + data.length);
-    const dv = new DataView(out.buffer);
-    dv.setUint32(0, data.length);
-    out.set(new TextEncoder().encode(type), 4);
-    out.set(data, 8);
-    dv.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
-    return out;
-  };
-  const raw = new Uint8Array(h * (w + 1));
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) raw[y * (w + 1) + 1 + x] = (x * 7 + y * 3) & 255;
-  }
-  const ihdr = new Uint8Array(13);
-  new DataView(ihdr.buffer).setUint32(0, w);
-  new DataView(ihdr.buffer).setUint32(4, h);
-  ihdr[8] = 8;
-  const parts = [
-    new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", zlibSync(raw)),
-    chunk("IEND", new Uint8Array()),
-  ];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let k = 0;
-  for (const p of parts) out.set(p, (k += p.length) - p.length);
-  return out;
+/** A gray PNG with a ramp pattern. */
+function rampPng(w: number, h: number): Uint8Array {
+  const px = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) px[y * w + x] = (x * 7 + y * 3) & 255;
+  return grayPng(w, h, px);
 }
 
 /** An RGBA image with a color ramp and partly transparent pixels. */
@@ -83,7 +49,7 @@ function colorImage(w: number, h: number): Image {
 /** Writes the three test images and a corrupt one; returns their paths (corrupt last). */
 async function writeImages(dir: string): Promise<string[]> {
   const files = {
-    "gray.png": grayPng(40, 30), // smaller than NoseNet's 80×60 input: upscaled
+    "gray.png": rampPng(40, 30), // smaller than NoseNet's 80×60 input: upscaled
     "rgba.png": await colorImage(200, 150).encode(), // RGBA PNG, downscaled
     "odd.jpg": await colorImage(101, 77).encodeJPEG(90), // JPEG of odd size
     "broken.png": new TextEncoder().encode("this is not a PNG"),
@@ -259,7 +225,7 @@ Deno.test("predict: missing model files give clear errors", async () => {
   const dir = await Deno.makeTempDir({ prefix: "facekit_predict_missing_" });
   try {
     const img = join(dir, "a.png");
-    await Deno.writeFile(img, grayPng(8, 8));
+    await Deno.writeFile(img, rampPng(8, 8));
     let r = await predict(dir, "--model", join(dir, "nope"), img);
     assert.equal(r.code, 1);
     assert.match(r.err, /nope: run folder not found/);
