@@ -39,11 +39,6 @@ export function record(
   return output;
 }
 
-/** Whether input `i` of a node needs a gradient (lets ops skip useless kernels). */
-export function needsGrad(node: { inputs: Tensor[] }, i: number): boolean {
-  return node.inputs[i].requiresGrad;
-}
-
 /**
  * The backward pass from `root` (seeded with `seed`, or ones). Leaf tensors that require grad
  * accumulate into `.grad`; every intermediate is released once its gradient has been pushed
