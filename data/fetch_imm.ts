@@ -58,6 +58,8 @@ export async function resolveImmDir(opts: ResolveImmOptions = {}): Promise<strin
   const found = await findPairsDir(chosen);
   if (found) return checkCount(found, expected);
 
+  // Never unpack into a folder that already holds something else (e.g. a mistyped --data).
+  await refuseOccupied(chosen);
   // No data: fetch the zip next to the chosen folder and unpack it into that folder.
   const zipPath = join(dirname(chosen), "imm_face_db.zip");
   await Deno.mkdir(dirname(chosen), { recursive: true });
@@ -81,6 +83,24 @@ export async function resolveImmDir(opts: ResolveImmOptions = {}): Promise<strin
     );
   }
   return checkCount(unpacked, expected);
+}
+
+async function refuseOccupied(dir: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(dir);
+  } catch {
+    return; // does not exist yet: a fine download target
+  }
+  const occupied = !info.isDirectory ||
+    !(await Deno.readDir(dir)[Symbol.asyncIterator]().next()).done;
+  if (occupied) {
+    throw new Error(
+      `${dir} holds no IMM face database (no PP-Vg.jpg + .asf pairs), and it is not empty, so ` +
+        "nothing is downloaded into it. Pass the folder with the 240 pairs via --data DIR or " +
+        `FACEKIT_DATA, or an empty/new folder to download into (source: ${IMM_ZIP_URL}).`,
+    );
+  }
 }
 
 function readEnv(name: string): string | undefined {

@@ -158,3 +158,22 @@ Deno.test("fetch: HTTP errors and stalled servers fail fast with the same help",
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("fetch: a non-empty folder without IMM pairs is never downloaded into", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "facekit_fetch_" });
+  let requests = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    requests++;
+    return new Response(fakeZip(""));
+  });
+  try {
+    await Deno.writeTextFile(join(tmp, "notes.txt"), "not a data set");
+    const url = `http://127.0.0.1:${server.addr.port}/imm_face_db.zip`;
+    await rejectsWith(resolveImmDir({ data: tmp, url, env: "" }), tmp, "not empty");
+    assert.equal(requests, 0);
+    assert.deepEqual([...Deno.readDirSync(tmp)].map((e) => e.name), ["notes.txt"]);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
