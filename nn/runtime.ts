@@ -49,10 +49,14 @@ export interface RuntimeStats {
   pipelines: number;
   /** Content-addressed uniform buffers in the cache. */
   uniformBuffers: number;
+  /** Bind groups in the cache. */
+  bindGroups: number;
 }
 
 const USAGE_STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
 const USAGE_READBACK = 0x01 | 0x08; // MAP_READ | COPY_DST
+/** Cached bind groups kept at most (a ResNet-18 step uses a few hundred). */
+const BIND_GROUP_CACHE = 4096;
 
 /** Rounds a byte size up to a size class (quarter-octave steps) so pooled buffers get reused. */
 export function sizeClass(bytes: number): number {
@@ -81,6 +85,9 @@ export class Runtime {
   #free = new Map<number, GPUBuffer[]>();
   #readbackFree = new Map<number, GPUBuffer[]>();
   #bufferBytes = new WeakMap<GPUBuffer, number>();
+  #bufferIds = new WeakMap<GPUBuffer, number>();
+  #nextBufferId = 1;
+  #bindGroups = new Map<string, GPUBindGroup>();
   #liveBuffers = 0;
   #liveBytes = 0;
   #encoder: GPUCommandEncoder | null = null;
@@ -111,6 +118,7 @@ export class Runtime {
       submits: this.#submits,
       pipelines: this.#pipelines.size,
       uniformBuffers: this.#uniforms.size,
+      bindGroups: this.#bindGroups.size,
     };
   }
 
@@ -164,6 +172,7 @@ export class Runtime {
       }
     }
     this.#free.clear();
+    this.#bindGroups.clear(); // some of them bound the destroyed buffers
   }
 
   /** Writes `data` into `buffer` at `byteOffset`, flushing first if the encoder uses it. */
@@ -224,19 +233,37 @@ export class Runtime {
   ): void {
     if (threads <= 0) return;
     const pipeline = this.pipeline(kernel);
-    const entries: GPUBindGroupEntry[] = [];
-    if (uniforms) entries.push({ binding: 0, resource: { buffer: this.uniform(uniforms) } });
+    const uniform = uniforms ? this.uniform(uniforms) : null;
+    // Pooled buffers recur step after step in the same roles, so bind groups are cached by
+    // their contents (creating one costs more than the dispatch it serves on llvmpipe).
+    let key = kernel.name;
+    if (uniform) key += ":" + this.#bufferId(uniform);
     for (let i = 0; i < buffers.length; i++) {
       const b = buffers[i];
       const buffer = b instanceof GPUBuffer ? b : b.buffer;
-      const size = b instanceof GPUBuffer ? undefined : Math.ceil(b.size / 4) * 4;
       this.#touched.add(buffer);
-      entries.push({ binding: i + 1, resource: size ? { buffer, size } : { buffer } });
+      key += b instanceof GPUBuffer
+        ? `,${this.#bufferId(buffer)}`
+        : `,${this.#bufferId(buffer)}/${b.size}`;
     }
-    const bindGroup = this.device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries,
-    });
+    let bindGroup = this.#bindGroups.get(key);
+    if (!bindGroup) {
+      const entries: GPUBindGroupEntry[] = [];
+      if (uniform) entries.push({ binding: 0, resource: { buffer: uniform } });
+      for (let i = 0; i < buffers.length; i++) {
+        const b = buffers[i];
+        const buffer = b instanceof GPUBuffer ? b : b.buffer;
+        const size = b instanceof GPUBuffer ? undefined : Math.ceil(b.size / 4) * 4;
+        entries.push({ binding: i + 1, resource: size ? { buffer, size } : { buffer } });
+      }
+      bindGroup = this.device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries,
+      });
+      // Bounded: fresh buffers (user tensors) would otherwise grow the cache without end.
+      if (this.#bindGroups.size >= BIND_GROUP_CACHE) this.#bindGroups.clear();
+      this.#bindGroups.set(key, bindGroup);
+    }
     const groups = Math.ceil(threads / kernel.workgroupSize);
     const max = this.maxWorkgroupsPerDim;
     const x = Math.min(groups, max);
@@ -259,6 +286,12 @@ export class Runtime {
     this.#touched.add(src);
     this.#touched.add(dst);
     enc.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  #bufferId(buffer: GPUBuffer): number {
+    let id = this.#bufferIds.get(buffer);
+    if (id === undefined) this.#bufferIds.set(buffer, id = this.#nextBufferId++);
+    return id;
   }
 
   #openEncoder(): GPUCommandEncoder {

@@ -127,9 +127,33 @@ Deno.test("GPU memory is flat over 600 training steps (buffers pooled, intermedi
   assert(Number.isFinite(total) && total > 0, `accumulated loss ${total}`);
   assert.equal(end.liveBuffers, after20.liveBuffers, "live GPU buffers grew");
   assert.equal(end.liveBytes, after20.liveBytes, "live GPU bytes grew");
+  // Bind groups are reused step after step, not created anew.
+  assert.equal(end.bindGroups, after20.bindGroups, "bind group cache grew");
   // One submit per step: no hidden flushes inside the step.
   assert.equal(end.submits - s0.submits, 600);
   model.dispose();
   opt.dispose();
   for (const t of [x, y, lossSum]) t.dispose();
+});
+
+Deno.test("cached bind groups stay valid after the buffer pool is trimmed", async () => {
+  await initRuntime();
+  const cfg = { ...NOSENET, inputHeight: 30, inputWidth: 40, channels: [4, 6, 8], hidden: 16 };
+  const model = new KeypointCnn(cfg, 3);
+  const rng = new Rng(4);
+  const data = Float32Array.from(randomData(30 * 40, rng));
+  const run = () =>
+    rt().checked(async () => {
+      const x = Tensor.from(data, [1, 1, 30, 40]);
+      const y = tidy(() => model.forward(x));
+      const out = await y.read();
+      x.dispose();
+      y.dispose();
+      return out;
+    });
+  const first = await run();
+  rt().trimPool(); // destroys the pooled buffers the cached bind groups used
+  const second = await run();
+  assert.deepEqual(second, first);
+  model.dispose();
 });
