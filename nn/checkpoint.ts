@@ -32,9 +32,8 @@ export async function saveCheckpoint(
 ): Promise<void> {
   const tensors: Record<string, StoredTensor> = {};
   for (const [k, v] of Object.entries(await modelState(model))) tensors[MODEL + k] = v;
-  for (const [k, t] of opt.stateTensors()) {
-    tensors[OPT + k] = { shape: [...t.shape], data: await t.read() };
-  }
+  const state = await opt.readState();
+  for (const [k, shape] of opt.stateShapes()) tensors[OPT + k] = { shape, data: state.get(k)! };
   await saveSafetensors(path, tensors, {
     format: "facekit-checkpoint",
     position: JSON.stringify(position),
@@ -56,13 +55,13 @@ export async function loadCheckpoint(
     if (k.startsWith(MODEL)) modelPart[k.slice(MODEL.length)] = v;
   }
   loadModelState(model, modelPart, path);
-  for (const [k, t] of opt.stateTensors()) {
+  opt.writeState((k, size) => {
     const s = tensors[OPT + k];
-    if (!s || s.data.length !== t.size) {
+    if (!s || s.data.length !== size) {
       throw new Error(`${path}: optimizer state "${k}" is missing or has the wrong size`);
     }
-    t.write(s.data);
-  }
+    return s.data;
+  });
   const position = JSON.parse(metadata.position) as TrainingPosition;
   opt.restoreSteps(position.steps);
   return position;

@@ -29,3 +29,14 @@ export function params(u32: number[], f32: number[] = []): Uint32Array {
   new Float32Array(words.buffer, u32.length * 4).set(f32);
   return words;
 }
+
+/**
+ * Fills the `{{NAME}}` holes of a WGSL template (kernels generated per shape or count); throws
+ * on a hole without a value so a template and its generator cannot drift apart silently.
+ */
+export function fillTemplate(template: string, holes: Record<string, string | number>): string {
+  return template.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
+    if (!(key in holes)) throw new Error(`facekit: no value for template hole ${key}`);
+    return String(holes[key]);
+  });
+}

@@ -7,14 +7,15 @@
 import adamSrc from "../shaders/adam.wgsl" with { type: "text" };
 import sgdSrc from "../shaders/sgd.wgsl" with { type: "text" };
 import tickSrc from "../shaders/optimizer_tick.wgsl" with { type: "text" };
-import { kernel, params as uniformWords } from "./kernel.ts";
-import { rt } from "./runtime.ts";
+import { fillTemplate, kernel, params as uniformWords } from "./kernel.ts";
+import { type Kernel, rt } from "./runtime.ts";
 import { Tensor } from "./tensor.ts";
 import { fill } from "./ops/elementwise.ts";
 
-const ADAM = kernel("adam", adamSrc);
 const SGD = kernel("sgd", sgdSrc);
 const TICK = kernel("optimizer_tick", tickSrc, 1);
+/** Most parameters one Adam dispatch updates (also bounded by the adapter's bindings). */
+const ADAM_MAX_GROUP = 14;
 
 /** Shared parts: parameter list, GPU step counter and learning-rate multiplier. */
 export abstract class Optimizer {
@@ -45,11 +46,8 @@ export abstract class Optimizer {
   step(): void {
     rt().dispatch(TICK, [this.state.binding], 1);
     this.#steps++;
-    for (let i = 0; i < this.params.length; i++) {
-      const p = this.params[i];
-      if (!p.grad) continue; // unused in this graph: PyTorch skips it too
-      this.update(i, p, p.grad);
-    }
+    // Parameters without a gradient were unused in this graph: PyTorch skips them too.
+    this.update(this.params.filter((p) => p.grad).map((p) => this.params.indexOf(p)));
     this.zeroGrad();
   }
 
@@ -61,11 +59,20 @@ export abstract class Optimizer {
     }
   }
 
-  /** Records the update of parameter `i`. */
-  protected abstract update(i: number, p: Tensor, g: Tensor): void;
+  /** Records the update of the parameters at these indices (each has a `.grad`). */
+  protected abstract update(indices: number[]): void;
 
-  /** Per-parameter state tensors by name, plus the step state (for checkpoints). */
-  abstract stateTensors(): Map<string, Tensor>;
+  /**
+   * The optimizer's GPU state by name with its shape (checkpoints store it): the step state,
+   * then per-parameter entries such as `0.exp_avg`.
+   */
+  abstract stateShapes(): Map<string, number[]>;
+
+  /** Reads the state named by {@link stateShapes} back from the GPU (waits for it). */
+  abstract readState(): Promise<Map<string, Float32Array>>;
+
+  /** Overwrites the state; `get(name)` returns the values for each name of {@link stateShapes}. */
+  abstract writeState(get: (name: string, size: number) => Float32Array): void;
 
   /** Restores the CPU-side step count after loading state tensors. */
   restoreSteps(steps: number): void {
@@ -73,9 +80,7 @@ export abstract class Optimizer {
   }
 
   /** Frees the optimizer's GPU state. */
-  dispose(): void {
-    for (const t of this.stateTensors().values()) t.dispose();
-  }
+  abstract dispose(): void;
 }
 
 /** Adam hyper-parameters (PyTorch defaults). */
@@ -94,15 +99,62 @@ export interface AdamOptions {
   decoupled?: boolean;
 }
 
+/** Parameters updated by one Adam dispatch, with their moments in one flat m and v. */
+interface AdamGroup {
+  /** Indices into `params`. */
+  members: number[];
+  /** vec4 offset of each member's moments in m and v. */
+  offsets: number[];
+  m: Tensor;
+  v: Tensor;
+}
+
+const adamKernels = new Map<number, Kernel>();
+
+/** The Adam kernel for `count` parameters per dispatch (shaders/adam.wgsl filled). */
+function adamKernel(count: number): Kernel {
+  let k = adamKernels.get(count);
+  if (!k) {
+    const bindings: string[] = [];
+    const load: string[] = [];
+    const store: string[] = [];
+    for (let j = 0; j < count; j++) {
+      bindings.push(
+        `@group(0) @binding(${4 + 2 * j}) var<storage, read_write> param${j}: array<vec4f>;`,
+        `@group(0) @binding(${5 + 2 * j}) var<storage, read> grad${j}: array<vec4f>;`,
+      );
+      const first = j === 0;
+      load.push(
+        `  ${first ? "" : "} else "}if (i < end(${j}u)) {`,
+        ...(first ? [] : [`    j = ${j}u;`, `    li = i - end(${j - 1}u);`]),
+        `    w = param${j}[li];`,
+        `    g = grad${j}[li];`,
+      );
+      store.push(`    case ${j}u: { param${j}[li] = nw; }`);
+    }
+    load.push("  }");
+    const code = fillTemplate(adamSrc, {
+      QUADS: Math.ceil(count / 4),
+      BINDINGS: bindings.join("\n"),
+      LOAD: load.join("\n"),
+      STORE: ["  switch j {", ...store, "    default: {}", "  }"].join("\n"),
+    });
+    adamKernels.set(count, k = kernel(`adam_${count}`, code));
+  }
+  return k;
+}
+
 /** Adam (Kingma & Ba) with bias correction, as `torch.optim.Adam`. */
 export class Adam extends Optimizer {
   /** The hyper-parameters in use, defaults filled in. */
   readonly options: Required<AdamOptions>;
-  #m: Tensor[];
-  #v: Tensor[];
-  #words: Uint32Array[];
+  #groups: AdamGroup[] = [];
 
-  /** Allocates zeroed moment buffers for every parameter. */
+  /**
+   * Allocates zeroed moments. Parameters are grouped so that one dispatch updates a whole
+   * group: as many as the adapter's storage-buffer bindings allow (2 per parameter + m, v,
+   * state), with each group's moments fitting one binding.
+   */
   constructor(params: Tensor[], opt: AdamOptions = {}) {
     super(params);
     this.options = {
@@ -113,39 +165,121 @@ export class Adam extends Optimizer {
       weightDecay: opt.weightDecay ?? 0,
       decoupled: opt.decoupled ?? false,
     };
+    const perGroup = Math.max(
+      1,
+      Math.min(ADAM_MAX_GROUP, Math.floor((rt().maxStorageBuffers - 3) / 2)),
+    );
+    const maxVec4s = Math.floor(rt().maxBindingBytes / 16);
+    let members: number[] = [];
+    let offsets: number[] = [];
+    let n4 = 0;
+    const close = () => {
+      if (members.length === 0) return;
+      this.#groups.push({ members, offsets, m: fill([n4 * 4], 0), v: fill([n4 * 4], 0) });
+      members = [];
+      offsets = [];
+      n4 = 0;
+    };
+    params.forEach((p, i) => {
+      const size4 = Math.ceil(p.size / 4);
+      if (members.length === perGroup || n4 + size4 > maxVec4s) close();
+      members.push(i);
+      offsets.push(n4);
+      n4 += size4;
+    });
+    close();
+  }
+
+  /** Records one dispatch per group for the parameters that have a gradient. */
+  protected update(indices: number[]): void {
+    const have = new Set(indices);
     const o = this.options;
-    this.#m = params.map((p) => fill(p.shape, 0));
-    this.#v = params.map((p) => fill(p.shape, 0));
-    this.#words = params.map((p) =>
-      uniformWords([Math.ceil(p.size / 4), o.decoupled ? 1 : 0], [
+    const v4 = (t: Tensor) => ({ buffer: t.buffer, size: Math.ceil(t.size / 4) * 16 });
+    for (const group of this.#groups) {
+      const ends: number[] = [];
+      const offs: number[] = [];
+      const bindings = [group.m.binding, group.v.binding, this.state.binding];
+      let n4 = 0;
+      group.members.forEach((i, j) => {
+        const p = this.params[i];
+        if (!have.has(i)) return;
+        n4 += Math.ceil(p.size / 4);
+        ends.push(n4);
+        offs.push(group.offsets[j]);
+        bindings.push(v4(p), v4(p.grad!));
+      });
+      if (ends.length === 0) continue;
+      const quads = Math.ceil(ends.length / 4) * 4;
+      const pad = (a: number[]) => [...a, ...Array(quads - a.length).fill(0)];
+      const words = uniformWords([n4, o.decoupled ? 1 : 0], [
         o.lr,
         o.beta1,
         o.beta2,
         o.eps,
         o.weightDecay,
-      ])
-    );
-  }
-
-  /** Records the Adam update of parameter `i`. */
-  protected update(i: number, p: Tensor, g: Tensor): void {
-    const v4 = (t: Tensor) => ({ buffer: t.buffer, size: Math.ceil(t.size / 4) * 16 });
-    rt().dispatch(
-      ADAM,
-      [v4(p), v4(g), v4(this.#m[i]), v4(this.#v[i]), this.state.binding],
-      Math.ceil(p.size / 4),
-      this.#words[i],
-    );
+        1 - o.beta1,
+        1 - o.beta2,
+        Math.log(o.beta1),
+        Math.log(o.beta2),
+        0,
+      ]);
+      const all = new Uint32Array(12 + 2 * quads);
+      all.set(words);
+      all.set(pad(ends), 12);
+      all.set(pad(offs), 12 + quads);
+      rt().dispatch(adamKernel(ends.length), bindings, n4, all);
+    }
   }
 
   /** `step_state` plus `i.exp_avg` and `i.exp_avg_sq` per parameter. */
-  stateTensors(): Map<string, Tensor> {
-    const out = new Map<string, Tensor>([["step_state", this.state]]);
-    this.params.forEach((_, i) => {
-      out.set(`${i}.exp_avg`, this.#m[i]);
-      out.set(`${i}.exp_avg_sq`, this.#v[i]);
+  stateShapes(): Map<string, number[]> {
+    const out = new Map<string, number[]>([["step_state", [2]]]);
+    this.params.forEach((p, i) => {
+      out.set(`${i}.exp_avg`, [...p.shape]);
+      out.set(`${i}.exp_avg_sq`, [...p.shape]);
     });
     return out;
+  }
+
+  /** Reads the step state and every parameter's moments. */
+  async readState(): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>([["step_state", await this.state.read()]]);
+    for (const g of this.#groups) {
+      const m = await g.m.read();
+      const v = await g.v.read();
+      g.members.forEach((i, j) => {
+        const at = 4 * g.offsets[j];
+        const size = this.params[i].size;
+        out.set(`${i}.exp_avg`, m.slice(at, at + size));
+        out.set(`${i}.exp_avg_sq`, v.slice(at, at + size));
+      });
+    }
+    return out;
+  }
+
+  /** Writes the step state and every parameter's moments. */
+  writeState(get: (name: string, size: number) => Float32Array): void {
+    this.state.write(get("step_state", 2));
+    for (const g of this.#groups) {
+      const m = new Float32Array(g.m.size);
+      const v = new Float32Array(g.v.size);
+      g.members.forEach((i, j) => {
+        const size = this.params[i].size;
+        m.set(get(`${i}.exp_avg`, size), 4 * g.offsets[j]);
+        v.set(get(`${i}.exp_avg_sq`, size), 4 * g.offsets[j]);
+      });
+      g.m.write(m);
+      g.v.write(v);
+    }
+  }
+
+  /** Frees the moments and the step state. */
+  dispose(): void {
+    this.state.dispose();
+    for (const g of this.#groups) {
+      g.m.dispose();
+      g.v.dispose();
+    }
   }
 }
 
@@ -181,20 +315,44 @@ export class Sgd extends Optimizer {
     );
   }
 
-  /** Records the SGD update of parameter `i`. */
-  protected update(i: number, p: Tensor, g: Tensor): void {
-    rt().dispatch(
-      SGD,
-      [p.binding, g.binding, this.#buf[i].binding, this.state.binding],
-      p.size,
-      this.#words[i],
-    );
+  /** Records the SGD update of each parameter (one dispatch each). */
+  protected update(indices: number[]): void {
+    for (const i of indices) {
+      const p = this.params[i];
+      rt().dispatch(
+        SGD,
+        [p.binding, p.grad!.binding, this.#buf[i].binding, this.state.binding],
+        p.size,
+        this.#words[i],
+      );
+    }
   }
 
-  /** `step_state` plus `i.momentum_buffer` per parameter. */
-  stateTensors(): Map<string, Tensor> {
+  #tensors(): Map<string, Tensor> {
     const out = new Map<string, Tensor>([["step_state", this.state]]);
     this.params.forEach((_, i) => out.set(`${i}.momentum_buffer`, this.#buf[i]));
     return out;
+  }
+
+  /** `step_state` plus `i.momentum_buffer` per parameter. */
+  stateShapes(): Map<string, number[]> {
+    return new Map([...this.#tensors()].map(([k, t]) => [k, [...t.shape]]));
+  }
+
+  /** Reads the step state and the momentum buffers. */
+  async readState(): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    for (const [k, t] of this.#tensors()) out.set(k, await t.read());
+    return out;
+  }
+
+  /** Writes the step state and the momentum buffers. */
+  writeState(get: (name: string, size: number) => Float32Array): void {
+    for (const [k, t] of this.#tensors()) t.write(get(k, t.size));
+  }
+
+  /** Frees the momentum buffers and the step state. */
+  dispose(): void {
+    for (const t of this.#tensors().values()) t.dispose();
   }
 }
