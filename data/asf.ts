@@ -8,6 +8,12 @@
  * @module
  */
 
+/**
+ * How far a relative coordinate may stray outside [0, 1] before {@link parseAsf} rejects it
+ * (rounding slack only: the 240 real IMM files span 0.169…0.966).
+ */
+export const ASF_COORD_TOLERANCE = 1e-6;
+
 /** Result of {@link parseAsf}. */
 export interface AsfShape {
   /** Interleaved `[x0, y0, x1, y1, …]`, relative to image width/height (nominally 0..1). */
@@ -18,8 +24,9 @@ export interface AsfShape {
 
 /**
  * Parses the text of an `.asf` file. Throws an Error naming `fileName` when the declared count
- * disagrees with the point lines, a coordinate is not a number, a line is malformed, or the count
- * differs from `expectedPoints` (when given).
+ * disagrees with the point lines, a coordinate is not a number or lies outside [0, 1] (beyond
+ * {@link ASF_COORD_TOLERANCE}), a line is malformed, or the count differs from `expectedPoints`
+ * (when given).
  */
 export function parseAsf(text: string, fileName: string, expectedPoints?: number): AsfShape {
   const fail = (msg: string): never => {
@@ -53,6 +60,13 @@ export function parseAsf(text: string, fileName: string, expectedPoints?: number
     const y = Number(cols[3]);
     if (!Number.isFinite(x) || !Number.isFinite(y)) {
       fail(`${where}: non-numeric coordinate in "${line}"`);
+    }
+    const lo = -ASF_COORD_TOLERANCE, hi = 1 + ASF_COORD_TOLERANCE;
+    if (!(x >= lo && x <= hi && y >= lo && y <= hi)) {
+      fail(
+        `${where}: point #${coords.length / 2} (x=${cols[2]}, y=${cols[3]}) is outside [0, 1] ` +
+          `(coordinates are fractions of the image width and height)`,
+      );
     }
     coords.push(x, y);
   }

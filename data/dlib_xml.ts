@@ -13,7 +13,8 @@
  *
  * Coordinates are 0-based pixel INDICES as dlib writes them (pixel i has its centre at i); a box
  * covers pixel columns `left … left + width − 1`. Boxes may lie partly outside the image and parts
- * outside their box: nothing is clamped. A box has either no parts (detection / test lists) or all
+ * outside their box: nothing is clamped. (Whether a box overlaps its image at all needs the image
+ * size; the iBUG loader checks that after decoding, see `boxImageProblem` in `face_crop.ts`.) A box has either no parts (detection / test lists) or all
  * of them.
  *
  * The XML reader is a small hand-written tokenizer (no DOM): it understands `<?…?>`, comments,
@@ -86,6 +87,8 @@ export interface DlibEntry {
   box: DlibBox | null;
   /** The problem (full message), or null. */
   issue: string | null;
+  /** Line of the `<box>` (or, for an image-level problem, `<image>`) start tag. */
+  line: number;
 }
 
 /** Result of {@link parseDlibXmlDetailed}. */
@@ -101,7 +104,7 @@ export interface DlibParse {
 /**
  * Parses dlib imglab XML. Throws an Error naming `source`, the element (image index and file,
  * box index, part name) and the line on any problem: malformed XML, a missing or non-numeric
- * attribute, a non-positive box size, a part name out of range 0…numParts−1 or duplicated, or a box
+ * attribute, a non-finite or non-positive box size, a part name out of range 0…numParts−1 or duplicated, or a box
  * with some but not all parts.
  */
 export function parseDlibXml(text: string, source: string, numParts = 68): DlibImage[] {
@@ -145,11 +148,25 @@ export function parseDlibXmlDetailed(text: string, source: string, numParts = 68
     }
     if (boxError !== null) {
       issues.push({ file: img.file, imageIndex: imgIndex, boxIndex, message: boxError });
-      entries.push({ file: img.file, imageIndex: imgIndex, boxIndex, box: null, issue: boxError });
+      entries.push({
+        file: img.file,
+        imageIndex: imgIndex,
+        boxIndex,
+        box: null,
+        issue: boxError,
+        line: boxLine,
+      });
     } else {
       box.parts = nSeen === numParts ? parts : null;
       img.boxes.push(box);
-      entries.push({ file: img.file, imageIndex: imgIndex, boxIndex, box, issue: null });
+      entries.push({
+        file: img.file,
+        imageIndex: imgIndex,
+        boxIndex,
+        box,
+        issue: null,
+        line: boxLine,
+      });
     }
     box = null;
   };
@@ -174,6 +191,7 @@ export function parseDlibXmlDetailed(text: string, source: string, numParts = 68
             boxIndex: -1,
             box: null,
             issue: message,
+            line: tok.line,
           });
           img = null;
         } else {
@@ -195,6 +213,8 @@ export function parseDlibXmlDetailed(text: string, source: string, numParts = 68
             boxError = `${where(tok.line)} box #${boxIndex}: missing attribute '${a}'`;
           } else if (!isNumber(v)) {
             boxError = `${where(tok.line)} box #${boxIndex}: attribute ${a}='${v}' is not a number`;
+          } else if (!Number.isFinite(Number(v))) {
+            boxError = `${where(tok.line)} box #${boxIndex}: attribute ${a}='${v}' is not finite`;
           } else vals.push(Number(v));
         }
         if (boxError === null && !(vals[2] > 0 && vals[3] > 0)) {

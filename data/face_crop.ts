@@ -67,6 +67,55 @@ export function faceCropMatrix(
   return [k, 0, -x0 * k, 0, k, -y0 * k];
 }
 
+/** `left=…, top=…, width=…, height=…`: a box as written in messages. */
+export function describeBox(box: CropBox): string {
+  return `left=${box.left}, top=${box.top}, width=${box.width}, height=${box.height}`;
+}
+
+/**
+ * Why `box` cannot be cropped from a `width`×`height` image, or null when it can: a non-finite
+ * coordinate, a non-positive size, or no overlap at all with the image (the continuous box
+ * [left, left + width) × [top, top + height) must share some area with [0, width) × [0, height)).
+ * A box that only partly extends past the image is fine (zero padding).
+ */
+export function boxImageProblem(box: CropBox, width: number, height: number): string | null {
+  const { top, left, width: w, height: h } = box;
+  if (![top, left, w, h].every(Number.isFinite)) return `box (${describeBox(box)}) is not finite`;
+  if (!(w > 0 && h > 0)) return `box (${describeBox(box)}) has a non-positive size ${w}×${h}`;
+  if (left >= width || left + w <= 0 || top >= height || top + h <= 0) {
+    return `box (${describeBox(box)}) lies entirely outside the ${width}×${height} image`;
+  }
+  return null;
+}
+
+/** Result of {@link cropCheckedFaces}. */
+export interface CheckedCrops {
+  /** Crops packed as by {@link cropFacesToBytes}; a rejected box's crop is all zero. */
+  crops: Uint8Array;
+  /** Per box: null, or why it was rejected ({@link boxImageProblem}). */
+  problems: (string | null)[];
+}
+
+/**
+ * {@link cropFacesToBytes} for the boxes that pass {@link boxImageProblem} against `img`'s size;
+ * the others are not cropped and get their reason in `problems`.
+ */
+export function cropCheckedFaces(
+  img: GrayImage,
+  boxes: readonly CropBox[],
+  size: number,
+  scaleFactor: number = DEFAULT_CROP_SCALE,
+): CheckedCrops {
+  const problems = boxes.map((b) => boxImageProblem(b, img.width, img.height));
+  const crops = cropFacesToBytes(
+    img,
+    boxes.map((b, k) => (problems[k] === null ? b : null)),
+    size,
+    scaleFactor,
+  );
+  return { crops, problems };
+}
+
 /** Result of {@link cropFace}. */
 export interface FaceCrop {
   /** The `size`×`size` crop, values 0..1, zero outside the source image. */
@@ -142,18 +191,19 @@ export function pointsToOriginal(m: Affine, pts: Float32Array): Float32Array {
 
 /**
  * Crops every box of one image and quantises the crops to bytes (round(v·255), clamped), packed
- * one after another: crop j occupies bytes [j·size², (j+1)·size²). Used by the iBUG loader and its
- * worker so both paths produce identical bytes.
+ * one after another: crop j occupies bytes [j·size², (j+1)·size²); a null box is left all zero.
+ * Used by the iBUG loader and its worker so both paths produce identical bytes.
  */
 export function cropFacesToBytes(
   img: GrayImage,
-  boxes: readonly CropBox[],
+  boxes: readonly (CropBox | null)[],
   size: number,
   scaleFactor: number = DEFAULT_CROP_SCALE,
 ): Uint8Array {
   const n = size * size;
   const out = new Uint8Array(boxes.length * n);
   boxes.forEach((box, j) => {
+    if (box === null) return;
     const d = cropFace(img, box, size, scaleFactor).image.data;
     for (let i = 0, o = j * n; i < n; i++, o++) {
       const v = Math.round(d[i] * 255);

@@ -25,8 +25,9 @@ import { dirname, join, resolve } from "node:path";
 import type { Affine } from "./affine.ts";
 import { type DlibBox, parseDlibXmlDetailed } from "./dlib_xml.ts";
 import {
+  boxImageProblem,
   type CropBox,
-  cropFacesToBytes,
+  cropCheckedFaces,
   DEFAULT_CROP_SCALE,
   faceCropMatrix,
   pointsToCrop,
@@ -257,14 +258,18 @@ interface Job {
   path: string;
   box: DlibBox;
   key: string;
+  imageIndex: number; // `<image>` element index in the XML
+  boxIndex: number; // box index within its image
+  line: number; // line of the `<box>` tag
 }
 
 /**
  * Loads the faces listed in the dlib XML at `xmlPath` (image paths relative to its folder),
  * cropped to `opts.size`² around each box, with landmarks (if present) in crop pixels. Uses and
  * refreshes the on-disk crop cache (see the module doc). A corrupt, missing or unreadable image,
- * or a malformed annotation, throws an Error naming the file, unless `skipBad` is set: then the
- * face is left out and listed in `skipped`. XML syntax errors always throw.
+ * a malformed annotation, or a box that lies entirely outside its image (checked once the image
+ * size is known; a box partly outside is fine) throws an Error naming the file(s), unless `skipBad`
+ * is set: then the face is left out and listed in `skipped`. XML syntax errors always throw.
  */
 export async function loadIbugDataset(
   xmlPath: string,
@@ -293,6 +298,10 @@ export async function loadIbugDataset(
     if (!skipBad) throw new Error(reason);
     skipped.push({ file, reason });
   };
+  /** Message for a box that does not fit its image (same prefix as the XML parser's messages). */
+  const boxMessage = (j: Job, problem: string) =>
+    `${xmlPath}:${j.line}: image #${j.imageIndex} (file '${j.file}') box #${j.boxIndex}: ` +
+    `${problem} (${j.path})`;
 
   // Stat every image once (stat BEFORE reading, so a later change always shows up in the key).
   const stats = new Map<string, Promise<Deno.FileInfo | Error>>();
@@ -327,6 +336,9 @@ export async function loadIbugDataset(
       path,
       box: e.box,
       key: entryKey(path, e.box, st),
+      imageIndex: e.imageIndex,
+      boxIndex: e.boxIndex,
+      line: e.line,
     });
   }
 
@@ -342,17 +354,25 @@ export async function loadIbugDataset(
   const origSizes: ([number, number] | undefined)[] = new Array(jobs.length);
   const failed = new Set<number>();
   const todo: Job[] = [];
+  let fromCache = 0;
   for (const j of jobs) {
     const c = cached.get(j.key);
-    if (c) {
-      pixels[j.slot] = cache!.data.subarray(c.offset, c.offset + n);
-      origSizes[j.slot] = c.originalSize;
-    } else {
+    if (!c) {
       todo.push(j);
+      continue;
     }
+    // Re-check against the cached image size (the cache may predate this check).
+    const problem = boxImageProblem(j.box, c.originalSize[0], c.originalSize[1]);
+    if (problem !== null) {
+      failed.add(j.slot);
+      bad(j.file, boxMessage(j, problem));
+      continue;
+    }
+    pixels[j.slot] = cache!.data.subarray(c.offset, c.offset + n);
+    origSizes[j.slot] = c.originalSize;
+    fromCache++;
   }
-  const fromCache = jobs.length - todo.length;
-  let done = fromCache + (total - jobs.length);
+  let done = jobs.length - todo.length + (total - jobs.length);
   onProgress?.(done, total);
 
   // Decode + crop what is missing, one job per image file.
@@ -373,6 +393,15 @@ export async function loadIbugDataset(
       }
     } else {
       group.forEach((j, k) => {
+        const problem = reply.problems?.[k] ?? null;
+        if (problem !== null) {
+          // The box does not fit the decoded image: this face only.
+          failed.add(j.slot);
+          const msg = boxMessage(j, problem);
+          skipped.push({ file: j.file, reason: msg });
+          if (!skipBad) throw new Error(msg);
+          return;
+        }
         pixels[j.slot] = reply.crops!.subarray(k * n, (k + 1) * n);
         origSizes[j.slot] = [reply.width!, reply.height!];
       });
@@ -394,17 +423,18 @@ export async function loadIbugDataset(
   // Failures were pushed in completion order; report them in XML order.
   skipped.sort((a, b) => order(a.file) - order(b.file));
 
+  const decoded = todo.filter((j) => !failed.has(j.slot)).length;
   // Refresh the cache: current faces plus old entries for other boxes (e.g. beyond `limit`).
-  if (cacheFile !== null && todo.length > failed.size) {
+  if (cacheFile !== null && decoded > 0) {
     const keys: [string, number, number][] = [];
     const crops: Uint8Array[] = [];
     const seen = new Set<string>();
     const boxId = (key: string) => key.split("|").slice(0, 2).join("|");
     for (const f of jobs) {
+      seen.add(boxId(f.key)); // a failed face's old entry is dropped too
       if (failed.has(f.slot)) continue;
       keys.push([f.key, ...origSizes[f.slot]!]);
       crops.push(pixels[f.slot]!);
-      seen.add(boxId(f.key));
     }
     for (const c of cache?.entries ?? []) {
       if (seen.has(boxId(c.key))) continue;
@@ -431,7 +461,7 @@ export async function loadIbugDataset(
     stats: {
       total,
       fromCache,
-      decoded: todo.length - failed.size,
+      decoded,
       ms: performance.now() - t0,
       cacheFile,
     },
@@ -469,8 +499,8 @@ async function cropAll(
         throw new Error(`${g[0].path}: cannot read image (${(e as Error).message})`);
       }
       const img = await decodeImage(bytes, g[0].path);
-      const crops = cropFacesToBytes(img, g.map((j) => j.box), size, scaleFactor);
-      return { id, width: img.width, height: img.height, crops };
+      const { crops, problems } = cropCheckedFaces(img, g.map((j) => j.box), size, scaleFactor);
+      return { id, width: img.width, height: img.height, crops, problems };
     } catch (e) {
       return { id, error: e instanceof Error ? e.message : String(e) };
     }

@@ -1,8 +1,8 @@
 /**
- * Web Worker for the iBUG loader: reads one image file, decodes it, and crops all its face boxes
- * to bytes (see `cropFacesToBytes`). imagescript decodes synchronously, so only workers give real
- * parallelism. Protocol: receives {@link CropRequest}, replies {@link CropReply} (crops
- * transferred).
+ * Web Worker for the iBUG loader: reads one image file, decodes it, checks each face box against
+ * the image size and crops the valid ones to bytes (see `cropCheckedFaces`). imagescript decodes
+ * synchronously, so only workers give real parallelism. Protocol: receives {@link CropRequest},
+ * replies {@link CropReply} (crops transferred).
  *
  * @module
  */
@@ -10,7 +10,7 @@
 /// <reference lib="deno.worker" />
 
 import { decodeImage } from "./image.ts";
-import { type CropBox, cropFacesToBytes } from "./face_crop.ts";
+import { type CropBox, cropCheckedFaces } from "./face_crop.ts";
 
 /** A job: crop `boxes` out of the image at `path`. */
 export interface CropRequest {
@@ -34,8 +34,13 @@ export interface CropReply {
   width?: number;
   /** Source image height. */
   height?: number;
-  /** `boxes.length` crops of size² bytes each, packed. */
+  /** `boxes.length` crops of size² bytes each, packed (a rejected box's crop is all zero). */
   crops?: Uint8Array;
+  /**
+   * Per box: null, or why it cannot be cropped from this image (entirely outside it, or a
+   * non-positive size; see `boxImageProblem`). Only the image size tells, so it is checked here.
+   */
+  problems?: (string | null)[];
   /** Error message (naming the file) when reading or decoding failed. */
   error?: string;
 }
@@ -50,8 +55,8 @@ self.onmessage = async (ev: MessageEvent<CropRequest>) => {
       throw new Error(`${path}: cannot read image (${e instanceof Error ? e.message : e})`);
     }
     const img = await decodeImage(bytes, path);
-    const crops = cropFacesToBytes(img, boxes, size, scaleFactor);
-    const reply: CropReply = { id, width: img.width, height: img.height, crops };
+    const { crops, problems } = cropCheckedFaces(img, boxes, size, scaleFactor);
+    const reply: CropReply = { id, width: img.width, height: img.height, crops, problems };
     self.postMessage(reply, [crops.buffer as ArrayBuffer]);
   } catch (e) {
     const reply: CropReply = { id, error: e instanceof Error ? e.message : String(e) };

@@ -13,8 +13,8 @@
  * Writes a JSON array `[{ image, width, height, points: [[x, y], …], box? }]` to stdout (or CSV
  * `image,point,x,y` with `--csv`; an image with several boxes repeats its rows per box) and an SVG
  * overlay `<image file name>.keypoints.svg` per image into `--out DIR` (default: the current
- * folder). A file that cannot be read or decoded is reported on stderr and skipped; the exit code
- * is then 1 after every other image was processed. Bad flags exit with 2. Relative paths are
+ * folder). A file that cannot be read or decoded, or whose box lies entirely outside it, is
+ * reported on stderr and skipped; the exit code is then 1 after every other image was processed. Bad flags exit with 2. Relative paths are
  * relative to the folder `deno task` was started from (`INIT_CWD`), else the current folder.
  * @module
  */
@@ -27,7 +27,7 @@ import { ResNet18, type ResNet18Config } from "../nn/models/resnet18.ts";
 import { loadModel } from "../nn/serialize.ts";
 import { predictKeypoints } from "../nn/predict.ts";
 import { decodeImage, type GrayImage, resizeImage } from "../data/image.ts";
-import type { CropBox } from "../data/face_crop.ts";
+import { boxImageProblem, type CropBox } from "../data/face_crop.ts";
 import { parseDlibXml } from "../data/dlib_xml.ts";
 import { keypointsSvg } from "../plot/keypoints_svg.ts";
 import { numberFlag, parseFlags, runMain, UsageError } from "./cli.ts";
@@ -261,6 +261,12 @@ export async function main(args: string[]): Promise<void> {
         try {
           const img = await readImage(path);
           const boxes = boxIndex ? boxIndex.lookup(path, labels!) : [fixedBox ?? undefined];
+          boxes.forEach((box, k) => {
+            const problem = box ? boxImageProblem(box, img.width, img.height) : null;
+            if (problem === null) return;
+            const from = boxIndex ? `box #${k} for it in ${labels}` : "--box";
+            throw new Error(`${path}: ${from}: ${problem}`);
+          });
           loaded.push({ path, img, boxes });
         } catch (e) {
           fail(path, e);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseAsf } from "../data/asf.ts";
+import { ASF_COORD_TOLERANCE, parseAsf } from "../data/asf.ts";
 
 /** Asserts that `fn` throws an Error whose message contains every one of `texts`. */
 function throwsWith(fn: () => unknown, ...texts: string[]) {
@@ -49,6 +49,33 @@ Deno.test("asf: errors name the file and the problem", () => {
   throwsWith(() => parseAsf("# only comments\n", "empty.asf"), "empty.asf");
   throwsWith(() => parseAsf("two\n", "c.asf"), "point count");
   throwsWith(() => parseAsf("1\n0 4 0.5\n", "short.asf"), "at least 4 columns");
+});
+
+Deno.test("asf: coordinates outside [0, 1] are errors naming the file, line and point", () => {
+  const pts = [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]];
+  // Line numbers: 7 header lines (see asfText), so point k is on line 8 + k.
+  throwsWith(
+    () => parseAsf(asfText([[0.1, 0.2], [1.25, 0.4], [0.5, 0.6]]), "x/far.asf"),
+    "x/far.asf: line 9: point #1",
+    "x=1.25",
+    "outside [0, 1]",
+  );
+  throwsWith(
+    () => parseAsf(asfText([[0.1, 0.2], [0.3, 0.4], [0.5, -0.01]]), "neg.asf"),
+    "neg.asf: line 10: point #2",
+    "y=-0.01",
+  );
+  // Pixel coordinates written by mistake are caught too.
+  throwsWith(() => parseAsf(asfText([[320, 240]]), "px.asf"), "px.asf: line 8: point #0");
+  // Exactly 0 and 1, and rounding slack within ASF_COORD_TOLERANCE, are accepted.
+  const t = ASF_COORD_TOLERANCE / 2;
+  const ok = parseAsf(asfText([[0, 1], [-t, 1 + t], ...pts]), "edge.asf");
+  assert.equal(ok.points.length, 10);
+  throwsWith(
+    () => parseAsf(asfText([[0.5, 1 + 3 * ASF_COORD_TOLERANCE]]), "just_over.asf"),
+    "just_over.asf",
+    "outside [0, 1]",
+  );
 });
 
 Deno.test({

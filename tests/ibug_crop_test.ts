@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { applyToPoints, invert } from "../data/affine.ts";
 import {
+  boxImageProblem,
+  cropCheckedFaces,
   cropFace,
   cropFacesToBytes,
   faceCropMatrix,
@@ -86,6 +88,37 @@ Deno.test("face crop: a box partly outside the image gives zero padding, no clam
     const far = cropFace(img, { top: 500, left: 500, width: 40, height: 40 }, size).image;
     assert.ok(far.data.every((v) => v === 0));
   }
+});
+
+Deno.test("face crop: boxImageProblem rejects boxes entirely outside or degenerate only", () => {
+  const ok = (b: { left: number; top: number; width: number; height: number }) =>
+    assert.equal(boxImageProblem(b, 50, 40), null, JSON.stringify(b));
+  const rejects = (b: { left: number; top: number; width: number; height: number }, re: RegExp) => {
+    const p = boxImageProblem(b, 50, 40);
+    assert.ok(p !== null && re.test(p), `${JSON.stringify(b)}: ${p}`);
+  };
+  ok({ left: 10, top: 5, width: 20, height: 20 });
+  ok({ left: -20, top: -10, width: 40, height: 40 }); // partly outside (top-left)
+  ok({ left: 49.5, top: 39.5, width: 30, height: 30 }); // overlaps the last pixel only
+  ok({ left: -100, top: -100, width: 300, height: 300 }); // contains the whole image
+  const outside = /left=.*lies entirely outside the 50×40 image/;
+  rejects({ left: 50, top: 0, width: 10, height: 10 }, outside); // starts at the right edge
+  rejects({ left: -10, top: 0, width: 10, height: 10 }, outside); // ends at the left edge
+  rejects({ left: 0, top: 40, width: 10, height: 10 }, outside);
+  rejects({ left: 0, top: -30, width: 10, height: 30 }, outside);
+  rejects({ left: 500, top: 500, width: 40, height: 40 }, outside);
+  rejects({ left: 0, top: 0, width: 0, height: 10 }, /non-positive size 0×10/);
+  rejects({ left: 0, top: 0, width: 10, height: -1 }, /non-positive size/);
+  rejects({ left: NaN, top: 0, width: 10, height: 10 }, /not finite/);
+  // cropCheckedFaces crops the good boxes exactly like cropFacesToBytes and zeros the bad ones.
+  const img = image(50, 40, (x, y) => ((x + 2 * y) % 7) / 7);
+  const good = { left: -5, top: 3, width: 30, height: 28 };
+  const far = { left: 60, top: 3, width: 30, height: 28 };
+  const { crops, problems } = cropCheckedFaces(img, [far, good], 16);
+  assert.match(problems[0]!, outside);
+  assert.equal(problems[1], null);
+  assert.ok(crops.subarray(0, 256).every((v) => v === 0));
+  assert.deepEqual(crops.subarray(256), cropFacesToBytes(img, [good], 16));
 });
 
 Deno.test("face crop: a bright dot lands where the matrix says (with and without prefilter)", () => {

@@ -152,6 +152,77 @@ Deno.test("ibug load: corrupt or missing images and bad annotations name the fil
   });
 });
 
+Deno.test("ibug load: a box entirely outside its image or degenerate names XML, image and box", async () => {
+  await withTemp(async (dir, cache) => {
+    const train = await Deno.readTextFile(join(dir, "train.xml"));
+    // sub/c.png (120×90) box #1 moved right of the image; its box #0 stays valid.
+    const outside = train.replace("left='60'", "left='500'");
+    assert.notEqual(outside, train);
+    await Deno.writeTextFile(join(dir, "outside.xml"), outside);
+    const xml = join(dir, "outside.xml");
+    const want = new RegExp(
+      "outside\\.xml:\\d+: image #2 \\(file 'sub/c\\.png'\\) box #1: box \\(left=500, top=30, " +
+        "width=44, height=48\\) lies entirely outside the 120×90 image \\(.*c\\.png\\)",
+    );
+    for (const workers of [0, 2]) {
+      await assert.rejects(loadIbugDataset(xml, { size: 16, workers, cacheDir: cache }), want);
+      const ds = await loadIbugDataset(xml, { size: 16, workers, cacheDir: cache, skipBad: true });
+      assert.deepEqual(ds.faces.map((f) => [f.file, f.index]), [
+        ["a.png", 0],
+        ["b.jpg", 1],
+        ["sub/c.png", 2],
+      ]);
+      assert.deepEqual(ds.skipped.map((s) => s.file), ["sub/c.png"]);
+      assert.match(ds.skipped[0].reason, want);
+    }
+    // b.jpg's box (partly above the image) is still fine; a degenerate box is caught when the
+    // XML is parsed, and skipped like other bad annotations.
+    await Deno.writeTextFile(
+      join(dir, "flat.xml"),
+      train.replace(
+        "top='-8' left='30' width='40' height='40'",
+        "top='-8' left='30' width='40' height='0'",
+      ),
+    );
+    await assert.rejects(
+      loadIbugDataset(join(dir, "flat.xml"), { size: 16, cacheDir: null }),
+      /flat\.xml:\d+: image #1 \(file 'b\.jpg'\) box #0: non-positive size 40×0/,
+    );
+    const flat = await loadIbugDataset(join(dir, "flat.xml"), {
+      size: 16,
+      cacheDir: null,
+      skipBad: true,
+    });
+    assert.deepEqual(flat.faces.map((f) => f.index), [0, 2, 3]);
+    assert.deepEqual(flat.skipped.map((s) => s.file), ["b.jpg"]);
+
+    // A crop cached before this check existed is re-checked against its cached image size: fake
+    // one by shrinking the recorded width of sub/c.png's second face (left=60) to 50 px.
+    const good = join(dir, "train.xml");
+    const first = await loadIbugDataset(good, { size: 16, cacheDir: cache });
+    const file = first.stats.cacheFile!;
+    const buf = await Deno.readFile(file);
+    const len = new DataView(buf.buffer).getUint32(8, true);
+    const header = JSON.parse(new TextDecoder().decode(buf.subarray(12, 12 + len)));
+    const e = header.entries.find((x: [string, number, number]) => x[0].includes("|30,60,44,48|"));
+    e[1] = 50;
+    const json = new TextEncoder().encode(JSON.stringify(header));
+    const out = new Uint8Array(12 + json.length + buf.length - 12 - len);
+    out.set(buf.subarray(0, 8));
+    new DataView(out.buffer).setUint32(8, json.length, true);
+    out.set(json, 12);
+    out.set(buf.subarray(12 + len), 12 + json.length);
+    await Deno.writeFile(file, out);
+    await assert.rejects(
+      loadIbugDataset(good, { size: 16, cacheDir: cache }),
+      /image #2 \(file 'sub\/c\.png'\) box #1: .*entirely outside the 50×90 image/,
+    );
+    const stale = await loadIbugDataset(good, { size: 16, cacheDir: cache, skipBad: true });
+    assert.deepEqual([stale.stats.fromCache, stale.stats.decoded], [3, 0]);
+    assert.deepEqual(stale.skipped.map((s) => s.file), ["sub/c.png"]);
+  });
+});
+
 Deno.test("ibug: splitTrainVal takes the last 10 % as validation", () => {
   const xs = Array.from({ length: 2012 }, (_, i) => i);
   const { train, val } = splitTrainVal(xs);

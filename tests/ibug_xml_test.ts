@@ -72,6 +72,8 @@ Deno.test("dlib xml: malformed input names the source, element and line", () => 
   bad(good.replace("<image file='f1.jpg'>", "<image>"), "image #1", "'file'");
   bad(good.replace("x='", "x='abc"), "f0.jpg", "part '00'", "not a number");
   bad(good.replace("width='40'", "width='0'"), "f0.jpg", "non-positive");
+  bad(good.replace("height='30'", "height='-3'"), "f0.jpg", "box #0", "non-positive size 40×-3");
+  bad(good.replace("top='10'", "top='1e999'"), "f0.jpg", "box #0", "'1e999' is not finite");
   bad(good.replace("</box>", "</image>"), /bad\.xml:\d+: closing tag <\/image>/);
   bad(good.slice(0, good.indexOf("<image file='f1.jpg'>")), "unexpected end of file", "<images>");
   bad(good.slice(0, good.indexOf("name='05'") + 3), "unterminated tag <part");
@@ -103,6 +105,12 @@ Deno.test("dlib xml: detailed parse keeps going and lists problems in file order
     "b.jpg",
     false,
   ], ["c.jpg", true]]);
+  // Each entry knows the line of its <box> tag.
+  const lines = xml.split("\n");
+  for (const e of entries) {
+    assert.match(lines[e.line - 1], /^\s*<box /);
+    assert.match(lines[e.line - 2], new RegExp(`<image file='${e.file}'>`));
+  }
   assert.throws(() => parseDlibXml(xml, "d.xml"), /b\.jpg/);
 });
 

@@ -200,6 +200,28 @@ Deno.test("predict: ResNet-18 with --box and --labels maps crop outputs to origi
     check(lr[1], box);
     check(lr[2], b2);
 
+    // A box entirely outside an image: that image is named and skipped (exit 1), others still
+    // run. odd.jpg is 101×77, rgba.png 200×150; a box partly outside (above) stays valid.
+    const far = await predict(dir, "--model", run, "--box", "150,-3,30,30", jpg, rgba);
+    assert.equal(far.code, 1, far.err);
+    assert.match(
+      far.err,
+      /odd\.jpg: --box: box \(left=150, top=-3, width=30, height=30\) lies entirely outside the 101×77 image/,
+    );
+    assert.deepEqual((JSON.parse(far.out) as Result[]).map((x) => x.image), [rgba]);
+    await Deno.writeTextFile(
+      join(dir, "far.xml"),
+      `<dataset><images><image file='${jpg}'>
+  <box top='-3' left='12' width='50' height='44'/><box top='-100' left='0' width='20' height='20'/>
+</image></images></dataset>\n`,
+    );
+    const farL = await predict(dir, "--model", run, "--labels", "far.xml", jpg);
+    assert.equal(farL.code, 1, farL.err);
+    assert.match(
+      farL.err,
+      /odd\.jpg: box #1 for it in far\.xml: box \(left=0, top=-100, .*entirely outside/,
+    );
+
     // Usage errors: exit 2 with a message naming the flag.
     for (const bad of ["1,2,3", "a,b,c,d", "1,2,0,4", "1,2,-5,4", "1,,3,4"]) {
       const e = await predict(dir, "--model", run, "--box", bad, jpg);
