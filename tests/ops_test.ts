@@ -56,6 +56,8 @@ Deno.test("conv2d with fused ReLU", () => {
 
 const poolCases = [
   { x: [1, 1, 6, 8], kernel: 2, stride: 2, padding: 0 },
+  // Vec4 2×2 path (width a multiple of 4, even height), several planes and rows.
+  { x: [2, 3, 4, 12], kernel: 2, stride: 2, padding: 0 },
   { x: [2, 3, 7, 5], kernel: 2, stride: 2, padding: 0 },
   { x: [2, 2, 9, 11], kernel: 3, stride: 2, padding: 1 },
   { x: [1, 2, 5, 6], kernel: 3, stride: 1, padding: 1 },

@@ -7,6 +7,9 @@
 import forwardSrc from "../../shaders/maxpool_forward.wgsl" with { type: "text" };
 import backwardSrc from "../../shaders/maxpool_backward.wgsl" with { type: "text" };
 import tiledBackwardSrc from "../../shaders/maxpool_backward_tiled.wgsl" with { type: "text" };
+import forward2x2Src from "../../shaders/maxpool2x2_forward.wgsl" with { type: "text" };
+import backward2x2Src from "../../shaders/maxpool2x2_backward.wgsl" with { type: "text" };
+import udivSrc from "../../shaders/udiv.wgsl" with { type: "text" };
 import { kernel, params } from "../kernel.ts";
 import { rt } from "../runtime.ts";
 import { Tensor } from "../tensor.ts";
@@ -16,6 +19,8 @@ import { convOutSize } from "./conv2d.ts";
 const FORWARD = kernel("maxpool_forward", forwardSrc);
 const BACKWARD = kernel("maxpool_backward", backwardSrc);
 const BACKWARD_TILED = kernel("maxpool_backward_tiled", tiledBackwardSrc);
+const FORWARD_2X2 = kernel("maxpool2x2_forward", udivSrc + forward2x2Src);
+const BACKWARD_2X2 = kernel("maxpool2x2_backward", udivSrc + backward2x2Src);
 
 /** Pooling hyper-parameters. */
 export interface MaxPool2dOptions {
@@ -47,12 +52,23 @@ export function maxPool2d(x: Tensor, o: MaxPool2dOptions): Tensor {
   const g = geometry(x.shape, o);
   const y = Tensor.empty([g.n, g.c, g.oh, g.ow]);
   const argmax = Tensor.empty([g.n, g.c, g.oh, g.ow]); // u32 indices stored in f32-sized slots
+  // 2×2 windows over rows of whole vec4s (the IMM nets): two outputs per thread.
+  if (g.k === 2 && g.stride === 2 && g.pad === 0 && g.h % 2 === 0 && g.w % 4 === 0) {
+    const pairs = y.size / 2;
+    const words = params([pairs, g.w / 4]);
+    rt().dispatch(FORWARD_2X2, [x.binding, y.binding, argmax.binding], pairs, words);
+    return record(y, "maxPool2d", [x], (dy) => {
+      const dx = Tensor.empty(x.shape);
+      rt().dispatch(BACKWARD_2X2, [dy.binding, argmax.binding, dx.binding], pairs, words);
+      return [dx];
+    }, [argmax]);
+  }
   const words = params([g.n * g.c, g.h, g.w, g.oh, g.ow, g.k, g.stride, g.pad]);
   rt().dispatch(FORWARD, [x.binding, y.binding, argmax.binding], y.size, words);
   return record(y, "maxPool2d", [x], (dy) => {
     const dx = Tensor.empty(x.shape);
     const bindings = [dy.binding, argmax.binding, dx.binding];
-    // Non-overlapping windows (the IMM nets): one thread per window instead of per pixel.
+    // Non-overlapping windows: one thread per window instead of per pixel.
     if (g.stride === g.k && g.pad === 0) rt().dispatch(BACKWARD_TILED, bindings, y.size, words);
     else rt().dispatch(BACKWARD, bindings, dx.size, words);
     return [dx];
