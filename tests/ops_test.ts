@@ -82,11 +82,20 @@ Deno.test("relu", () =>
   }));
 
 for (
-  const [m, k, n] of [[1, 7, 5], [3, 13, 9], [6, 4, 1], [5, 33, 17], [2, 8, 12], [9, 16, 20], [
-    5,
-    12,
-    8,
-  ]]
+  // Batch 1 with k a multiple of 4 runs the x·Wᵀ vec4 kernel, the outer-product weight
+  // gradient and the bias gradient as a view of dy: [1, 16, 5], [1, 12, 2], [1, 20, 64].
+  const [m, k, n] of [
+    [1, 7, 5],
+    [3, 13, 9],
+    [6, 4, 1],
+    [5, 33, 17],
+    [2, 8, 12],
+    [9, 16, 20],
+    [5, 12, 8],
+    [1, 16, 5],
+    [1, 12, 2],
+    [1, 20, 64],
+  ]
 ) {
   for (const fused of [false, true]) {
     Deno.test(`linear ${m}×${k} → ${n} relu=${fused}`, () =>

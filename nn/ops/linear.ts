@@ -6,8 +6,12 @@
 
 import gemmSrc from "../../shaders/gemm.wgsl" with { type: "text" };
 import gemmVec4Src from "../../shaders/gemm_nn_vec4.wgsl" with { type: "text" };
-import { kernel, params } from "../kernel.ts";
-import { rt } from "../runtime.ts";
+import gemmWideSrc from "../../shaders/gemm_nn_wide.wgsl" with { type: "text" };
+import gemmNtSrc from "../../shaders/gemm_nt_vec4.wgsl" with { type: "text" };
+import outerSrc from "../../shaders/outer_product.wgsl" with { type: "text" };
+import { autotuner, type Candidate } from "../autotune.ts";
+import { fillTemplate, kernel, params } from "../kernel.ts";
+import { type Kernel, rt } from "../runtime.ts";
 import { Tensor } from "../tensor.ts";
 import { record } from "../autograd.ts";
 import { reduceSum } from "./reduce.ts";
@@ -15,6 +19,69 @@ import { reluBackward } from "./relu.ts";
 
 const GEMM = kernel("gemm", gemmSrc);
 const GEMM_NN_VEC4 = kernel("gemm_nn_vec4", gemmVec4Src);
+const GEMM_NT_VEC4 = kernel("gemm_nt_vec4", gemmNtSrc);
+const OUTER = kernel("outer_product", outerSrc);
+
+/** Register tile of the wide GEMM kernel: rows × vec4 columns of C per thread. */
+export interface WideTile {
+  /** Rows of C per thread. */
+  r: number;
+  /** vec4 columns of C per thread. */
+  v: number;
+}
+
+/**
+ * The tile gemm() uses for large row-major shapes. On llvmpipe 16×16 ran about 2× the 4×8 vec4
+ * kernel at 1024³; 32×16, 16×32, 32×32, 64×16, k-unrolling by 8 and summed (non-fma) updates
+ * measured the same within noise.
+ */
+export const WIDE_TILE: WideTile = { r: 16, v: 4 };
+
+const wideKernels = new Map<string, Kernel>();
+
+/** gemm_nn_wide.wgsl with its holes filled for one tile shape (cached). */
+export function gemmWideKernel(t: WideTile): Kernel {
+  const name = `gemm_nn_wide_${t.r}x${t.v}`;
+  let k = wideKernels.get(name);
+  if (k) return k;
+  const rows = range(t.r);
+  const cols = range(t.v);
+  const init = [
+    ...rows.map((r) => `  let ra${r} = min(m0 + ${r}u, p.m - 1u) * k4;`),
+    ...cols.map((v) => `  let cb${v} = min(c0 + ${v}u, n4 - 1u);`),
+    ...rows.flatMap((r) => cols.map((v) => `  var acc${r}_${v} = vec4f(0.0);`)),
+  ];
+  const body = ["    let kb = kk * 4u * n4;"];
+  for (const v of cols) {
+    for (let j = 0; j < 4; j++) body.push(`    let b${v}_${j} = b[kb + ${j}u * n4 + cb${v}];`);
+  }
+  for (const r of rows) {
+    body.push(`    let a${r} = a[ra${r} + kk];`);
+    for (const v of cols) {
+      const acc = `acc${r}_${v}`;
+      for (let j = 0; j < 4; j++) {
+        body.push(`    ${acc} = fma(vec4f(a${r}.${"xyzw"[j]}), b${v}_${j}, ${acc});`);
+      }
+    }
+  }
+  const store = rows.flatMap((r) =>
+    cols.map((v) => `  store(m0 + ${r}u, c0 + ${v}u, acc${r}_${v});`)
+  );
+  const code = fillTemplate(gemmWideSrc, {
+    R: t.r,
+    V: t.v,
+    INIT: init.join("\n"),
+    BODY: body.join("\n"),
+    STORE: store.join("\n"),
+  });
+  k = kernel(name, code);
+  wideKernels.set(name, k);
+  return k;
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
 
 /** Strides of one GEMM operand as the kernel addresses it: element (r, c) at r·sr + c·sc. */
 export interface Operand {
@@ -41,24 +108,110 @@ export function gemm(
   const c = opt.out ?? Tensor.empty([m, n]);
   if (c.size !== m * n) throw new Error(`facekit: gemm output has ${c.size} values, not ${m * n}`);
   const flags = (opt.bias ? 1 : 0) | (opt.relu ? 2 : 0) | (opt.accumulate ? 4 : 0);
-  const bias = (opt.bias ?? a.t).binding;
-  // Row-major A and B with k and n multiples of 4: the vec4 kernel (4×8 register tiles).
-  if (a.sc === 1 && a.sr === k && b.sc === 1 && b.sr === n && k % 4 === 0 && n % 4 === 0) {
+  const rowMajorA = a.sc === 1 && a.sr === k;
+  // Row-major A and B with k and n multiples of 4: vec4 kernels.
+  if (rowMajorA && b.sc === 1 && b.sr === n && k % 4 === 0 && n % 4 === 0) {
+    const variant = nnVariant(m, n, k);
+    if (variant === "wide") {
+      const t = WIDE_TILE;
+      rt().dispatch(
+        gemmWideKernel(t),
+        [
+          vec4Binding(a.t, m * k),
+          vec4Binding(b.t, k * n),
+          vec4Binding(opt.bias ?? a.t, opt.bias ? n : m * k),
+          vec4Binding(c, m * n),
+        ],
+        Math.ceil(m / t.r) * Math.ceil(n / (4 * t.v)),
+        params([m, n, k, flags]),
+      );
+      return c;
+    }
     rt().dispatch(
       GEMM_NN_VEC4,
-      [vec4Binding(a.t, m * k), vec4Binding(b.t, k * n), bias, c.binding],
+      [vec4Binding(a.t, m * k), vec4Binding(b.t, k * n), (opt.bias ?? a.t).binding, c.binding],
       Math.ceil(m / 4) * Math.ceil(n / 8),
       params([m, n, k, flags]),
     );
     return c;
   }
+  // A·Bᵀ with both along k (a linear layer's forward, x·Wᵀ): dot products of vec4s.
+  if (rowMajorA && b.sr === 1 && b.sc === k && k % 4 === 0 && !opt.accumulate) {
+    rt().dispatch(
+      GEMM_NT_VEC4,
+      [vec4Binding(a.t, m * k), vec4Binding(b.t, n * k), (opt.bias ?? a.t).binding, c.binding],
+      m * Math.ceil(n / 4),
+      params([m, n, k, flags]),
+    );
+    return c;
+  }
+  // k = 1 (a weight gradient at batch 1): an outer product of a column and a row.
+  if (k === 1 && a.sr === 1 && b.sc === 1 && n % 4 === 0 && flags === 0) {
+    rt().dispatch(
+      OUTER,
+      [a.t.binding, vec4Binding(b.t, n), vec4Binding(c, m * n)],
+      Math.ceil(m / 4) * (n / 4),
+      params([m, n]),
+    );
+    return c;
+  }
   rt().dispatch(
     GEMM,
-    [a.t.binding, b.t.binding, bias, c.binding],
+    [a.t.binding, b.t.binding, (opt.bias ?? a.t).binding, c.binding],
     Math.ceil(m / 4) * Math.ceil(n / 4),
     params([m, n, k, a.sr, a.sc, b.sr, b.sc, flags]),
   );
   return c;
+}
+
+/** Row-major GEMM kernels: the 4×8-tile one or the wide-tile one. */
+type NnVariant = "vec4" | "wide";
+
+/** Power-of-two bucket of a dimension: the autotuner's shape class. */
+const bucket = (d: number) => 2 ** Math.round(Math.log2(Math.max(1, d)));
+
+/**
+ * The row-major kernel for a shape: tuned per adapter where both are plausible, else by the
+ * rule measured on llvmpipe (the wide tile wins for m ≥ 16, n ≥ 64: about even at 16×96×256,
+ * 2× at 1024³; batch-1 layers keep 4×8 tiles).
+ */
+function nnVariant(m: number, n: number, k: number): NnVariant {
+  if (m < 8 || n < 32) return "vec4";
+  const fallback: NnVariant = m >= 16 && n >= 64 ? "wide" : "vec4";
+  const [bm, bn, bk] = [bucket(m), bucket(n), bucket(k)];
+  return autotuner().choose(`gemm_nn:${bm}x${bn}x${bk}`, fallback, () => {
+    // Representative operands of the bucket's size (multiples of 4 as the kernels need).
+    const [tm, tn, tk] = [bm, Math.max(4, bn), Math.max(4, bk)];
+    const a = Tensor.from(new Float32Array(tm * tk).fill(0.5), [tm, tk]);
+    const b = Tensor.from(new Float32Array(tk * tn).fill(0.25), [tk, tn]);
+    const out = Tensor.empty([tm, tn]);
+    const variants: NnVariant[] = ["vec4", "wide"];
+    return variants.map((v): Candidate => ({
+      name: v,
+      run: () => gemmNnAs(v, tm, tn, tk, a, b, out),
+      dispose: () => [a, b, out].forEach((t) => t.dispose()),
+    }));
+  }) as NnVariant;
+}
+
+/** Records a row-major GEMM with a forced kernel (for tuning). */
+function gemmNnAs(v: NnVariant, m: number, n: number, k: number, a: Tensor, b: Tensor, c: Tensor) {
+  if (v === "wide") {
+    const t = WIDE_TILE;
+    rt().dispatch(
+      gemmWideKernel(t),
+      [vec4Binding(a, m * k), vec4Binding(b, k * n), vec4Binding(a, m * k), vec4Binding(c, m * n)],
+      Math.ceil(m / t.r) * Math.ceil(n / (4 * t.v)),
+      params([m, n, k, 0]),
+    );
+  } else {
+    rt().dispatch(
+      GEMM_NN_VEC4,
+      [vec4Binding(a, m * k), vec4Binding(b, k * n), a.binding, c.binding],
+      Math.ceil(m / 4) * Math.ceil(n / 8),
+      params([m, n, k, 0]),
+    );
+  }
 }
 
 /** A binding of the first `elements` values as whole vec4s (pooled buffers are 256-byte sized). */
@@ -93,7 +246,8 @@ export function linear(
       x.requiresGrad ? gemm(m, k, n, { t: g, sr: n, sc: 1 }, { t: weight, sr: k, sc: 1 }) : null,
       // dW[n×k] = dyᵀ[n×m] · x[m×k]
       weight.requiresGrad ? gemm(n, k, m, { t: g, sr: 1, sc: n }, { t: x, sr: k, sc: 1 }) : null,
-      bias?.requiresGrad ? reduceSum(g, m, n, 1) : null,
+      // At batch 1 the bias gradient is dy itself: a view, no dispatch.
+      bias?.requiresGrad ? (m === 1 ? g.reshape([n]) : reduceSum(g, m, n, 1)) : null,
     ];
     if (g !== dy) g.dispose();
     return grads;
