@@ -162,3 +162,12 @@ export function autotuner(): Autotuner {
   tuner ??= new Autotuner(rt().adapterName);
   return tuner;
 }
+
+/**
+ * Tunes whatever kernels the steps so far asked about and did not find in the cache (a no-op
+ * when there are none). Tasks call it after their first step; the variants compute identical
+ * results, so this changes speed only.
+ */
+export async function tunePending(): Promise<void> {
+  if (autotuner().pending.length > 0) await autotuner().tune();
+}

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { autotuner, tunePending } from "../nn/autotune.ts";
 import { dirname } from "node:path";
 import { initRuntime, rt } from "../nn/runtime.ts";
 import { noGrad, Tensor, tidy } from "../nn/tensor.ts";
@@ -104,6 +105,7 @@ async function benchNetwork(
     opt.step();
   };
   step(); // compiles every pipeline
+  await tunePending();
   await rt().sync();
   const startup = (performance.now() - t0) / 1000;
   const train = await timeSteps(step, windows, steps);
@@ -164,6 +166,7 @@ async function benchGemm(m: number, k: number, n: number, label: string, windows
   const c = Tensor.empty([m, n]);
   const run = () => void gemm(m, n, k, { t: a, sr: k, sc: 1 }, { t: b, sr: n, sc: 1 }, { out: c });
   run();
+  await tunePending(); // as the training tasks do after their first step
   await rt().sync();
   const reps = Math.max(1, Math.min(200, Math.round(2e8 / (m * n * k))));
   const r = await timeSteps(run, windows, reps);
@@ -297,10 +300,15 @@ export async function main(args: string[]): Promise<void> {
     tfjs: values["no-tfjs"] ? null : TFJS_VERSION,
     method: `median of ${windows} windows × ${steps} steps after warm-up (batch-32 ResNet: one ` +
       "timed step after one warm-up step); a window ends with a queue wait",
+    autotune: { cache: autotuner().path, choices: autotuner().choices },
     rows,
   };
   Deno.mkdirSync(dirname(out), { recursive: true });
   writeFileAtomic(out, JSON.stringify(report, null, 2) + "\n");
+  const tuned = Object.entries(autotuner().choices).map(([k, v]) => `${k} → ${v}`);
+  console.log(
+    `autotuned kernels (${autotuner().path ?? "memory only"}): ${tuned.join(", ") || "none"}`,
+  );
   console.log(`wrote ${out}`);
 }
 

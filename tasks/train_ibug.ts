@@ -9,6 +9,7 @@
  * @module
  */
 
+import { tunePending } from "../nn/autotune.ts";
 import { existsSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { initRuntime, rt } from "../nn/runtime.ts";
@@ -211,6 +212,7 @@ export async function trainIbug(o: IbugTrainOptions): Promise<{ runDir: string; 
   const nBatches = Math.ceil(train.length / o.batch);
   let last = { nme: NaN, perFace: [] as number[], relPreds: [] as Float32Array[] };
   try {
+    let tuned = false; // tune kernels after the first step (speed only: results are identical)
     for (let epoch = startEpoch; epoch <= o.epochs; epoch++) {
       const epochStart = performance.now();
       const lrScale = cosineLrScale(epoch - 1, o.epochs);
@@ -242,6 +244,8 @@ export async function trainIbug(o: IbugTrainOptions): Promise<{ runDir: string; 
         });
         opt.step();
         await rt().endStep(2);
+        if (!tuned) await tunePending();
+        tuned = true;
         seen += idx.length;
         peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
         progress.update(b * o.batch + idx.length, seen / ((performance.now() - trainStart) / 1000));

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { tunePending } from "../nn/autotune.ts";
 import { join, resolve } from "node:path";
 import { initRuntime, rt } from "../nn/runtime.ts";
 import { Tensor, tidy } from "../nn/tensor.ts";
@@ -206,6 +207,7 @@ export async function trainImm(o: TrainOptions): Promise<TrainResult> {
       });
       opt.step();
       await rt().endStep();
+      if (b === 0 && epoch === 1) await tunePending();
       bar.update(b + bs, (b + bs) / ((performance.now() - trainStart) / 1000));
     }
     const trainLoss = (await lossSum.read())[0] / n;

@@ -5,7 +5,7 @@
 import { assertClose, checkGradients } from "./grad_check.ts";
 import { initRuntime } from "../nn/runtime.ts";
 import { Tensor } from "../nn/tensor.ts";
-import { gemm, linear, linearReference, WIDE_TILE } from "../nn/ops/linear.ts";
+import { gemm, gemmNnAs, linear, linearReference, WIDE_TILE } from "../nn/ops/linear.ts";
 
 function reference(
   a: Float32Array,
@@ -77,3 +77,27 @@ Deno.test("linear 18×68 → 20: input gradient dy·W through the wide tile", ()
     gpu: ([x, w, b]) => linear(x, w, b, { relu: true }),
     reference: ([x, w, b]) => linearReference(x, [18, 68], w, [20, 68], b, { relu: true }).data,
   }));
+
+Deno.test("gemm: the wide and 4×8 kernels give bit-identical results (tuning never changes numbers)", async () => {
+  await initRuntime();
+  for (const [m, k, n] of [[16, 4, 64], [37, 12, 68], [129, 260, 84]]) {
+    const a = Tensor.from(Float32Array.from({ length: m * k }, (_, i) => Math.sin(i * 0.37)), [
+      m,
+      k,
+    ]);
+    const b = Tensor.from(Float32Array.from({ length: k * n }, (_, i) => Math.cos(i * 0.11)), [
+      k,
+      n,
+    ]);
+    const wide = Tensor.empty([m, n]);
+    const tiles = Tensor.empty([m, n]);
+    gemmNnAs("wide", m, n, k, a, b, wide);
+    gemmNnAs("vec4", m, n, k, a, b, tiles);
+    const [w, t] = [await wide.read(), await tiles.read()];
+    const differ = w.findIndex((v, i) => v !== t[i]);
+    if (differ >= 0) {
+      throw new Error(`${m}×${k}×${n}: element ${differ} is ${w[differ]} (wide) vs ${t[differ]}`);
+    }
+    for (const x of [a, b, wide, tiles]) x.dispose();
+  }
+});

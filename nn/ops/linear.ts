@@ -57,11 +57,12 @@ export function gemmWideKernel(t: WideTile): Kernel {
   }
   for (const r of rows) {
     body.push(`    let a${r} = a[ra${r} + kk];`);
+    // The same expression as gemm_nn_vec4.wgsl, so both kernels round identically and the
+    // autotuner's choice never changes results.
     for (const v of cols) {
-      const acc = `acc${r}_${v}`;
-      for (let j = 0; j < 4; j++) {
-        body.push(`    ${acc} = fma(vec4f(a${r}.${"xyzw"[j]}), b${v}_${j}, ${acc});`);
-      }
+      body.push(
+        `    acc${r}_${v} += a${r}.x * b${v}_0 + a${r}.y * b${v}_1 + a${r}.z * b${v}_2 + a${r}.w * b${v}_3;`,
+      );
     }
   }
   const store = rows.flatMap((r) =>
@@ -194,8 +195,16 @@ function nnVariant(m: number, n: number, k: number): NnVariant {
   }) as NnVariant;
 }
 
-/** Records a row-major GEMM with a forced kernel (for tuning). */
-function gemmNnAs(v: NnVariant, m: number, n: number, k: number, a: Tensor, b: Tensor, c: Tensor) {
+/** Records a row-major GEMM with a forced kernel (for tuning and tests). */
+export function gemmNnAs(
+  v: NnVariant,
+  m: number,
+  n: number,
+  k: number,
+  a: Tensor,
+  b: Tensor,
+  c: Tensor,
+) {
   if (v === "wide") {
     const t = WIDE_TILE;
     rt().dispatch(
