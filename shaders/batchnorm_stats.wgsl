@@ -1,10 +1,10 @@
-// BatchNorm training statistics, one workgroup per channel: batch mean and biased variance
+// BatchNorm training statistics, one workgroup per channel, reading V (W values) at a time: batch mean and biased variance
 // (two passes over the channel for accuracy), saved as mean and 1/sqrt(var + eps) for the
 // normalise and backward kernels, and the running estimates updated in place with the
 // unbiased variance (PyTorch's convention).
 struct Params { n: u32, c: u32, hw: u32, update_running: u32, momentum: f32, eps: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<V>;
 // stats = [mean (c values), 1/sqrt(var + eps) (c values)]
 @group(0) @binding(2) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(3) var<storage, read_write> running_mean: array<f32>;
@@ -22,16 +22,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let m = f32(p.n * p.hw);
   var s = 0.0;
   for (var n = 0u; n < p.n; n++) {
-    let base = (n * p.c + ch) * p.hw;
-    for (var i = lid; i < p.hw; i += 64u) { s += x[base + i]; }
+    let base = (n * p.c + ch) * p.hw / W;
+    for (var i = lid; i < p.hw / W; i += 64u) { s += hsum(x[base + i]); }
   }
   let mu = reduce(lid, s) / m;
   var q = 0.0;
   for (var n = 0u; n < p.n; n++) {
-    let base = (n * p.c + ch) * p.hw;
-    for (var i = lid; i < p.hw; i += 64u) {
-      let d = x[base + i] - mu;
-      q += d * d;
+    let base = (n * p.c + ch) * p.hw / W;
+    for (var i = lid; i < p.hw / W; i += 64u) {
+      let d = x[base + i] - V(mu);
+      q += hsum(d * d);
     }
   }
   let var_biased = reduce(lid, q) / m;

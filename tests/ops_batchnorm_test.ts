@@ -7,7 +7,22 @@ import { initRuntime } from "../nn/runtime.ts";
 import { noGrad, Tensor } from "../nn/tensor.ts";
 import { Rng } from "../data/rng.ts";
 
-const shapes = [[3, 4, 5, 7], [2, 3, 1, 1], [1, 5, 6, 3], [4, 2, 9, 11]];
+// The last three have planes of whole vec4s (the vec4 kernels); [2, 2, 18, 16] has more vec4s
+// per plane than a workgroup has threads.
+const shapes = [
+  [3, 4, 5, 7],
+  [2, 3, 1, 1],
+  [1, 5, 6, 3],
+  [4, 2, 9, 11],
+  [2, 3, 4, 4],
+  [3, 5, 2, 6],
+  [
+    2,
+    2,
+    18,
+    16,
+  ],
+];
 
 for (const shape of shapes) {
   for (const training of [true, false]) {

@@ -10,15 +10,30 @@ import normalizeSrc from "../../shaders/batchnorm_normalize.wgsl" with { type: "
 import reduceSrc from "../../shaders/batchnorm_backward_reduce.wgsl" with { type: "text" };
 import inputSrc from "../../shaders/batchnorm_backward_input.wgsl" with { type: "text" };
 import sumSrc from "../../shaders/workgroup_sum.wgsl" with { type: "text" };
-import { kernel, params } from "../kernel.ts";
-import { rt } from "../runtime.ts";
+import vecSrc from "../../shaders/batchnorm_vec.wgsl" with { type: "text" };
+import udivSrc from "../../shaders/udiv.wgsl" with { type: "text" };
+import { fillTemplate, kernel, params } from "../kernel.ts";
+import { type Kernel, rt } from "../runtime.ts";
 import { Tensor } from "../tensor.ts";
 import { record } from "../autograd.ts";
 
-const STATS = kernel("batchnorm_stats", sumSrc + statsSrc);
-const NORMALIZE = kernel("batchnorm_normalize", normalizeSrc);
-const BACKWARD_REDUCE = kernel("batchnorm_backward_reduce", sumSrc + reduceSrc);
-const BACKWARD_INPUT = kernel("batchnorm_backward_input", inputSrc);
+/** The four BatchNorm kernels reading `width` values at a time (1, or 4 for vec4s). */
+function kernelsOf(width: 1 | 4): Record<"stats" | "normalize" | "reduce" | "input", Kernel> {
+  const prelude = fillTemplate(vecSrc, {
+    TYPE: width === 4 ? "vec4f" : "f32",
+    WIDTH: width,
+    HSUM: width === 4 ? "dot(v, vec4f(1.0))" : "v",
+  });
+  const k = (name: string, ...src: string[]) => kernel(`${name}_v${width}`, prelude + src.join(""));
+  return {
+    stats: k("batchnorm_stats", sumSrc, statsSrc),
+    normalize: k("batchnorm_normalize", udivSrc, normalizeSrc),
+    reduce: k("batchnorm_backward_reduce", sumSrc, reduceSrc),
+    input: k("batchnorm_backward_input", udivSrc, inputSrc),
+  };
+}
+const SCALAR = kernelsOf(1);
+const VEC4 = kernelsOf(4);
 
 /** BatchNorm settings (PyTorch defaults). */
 export interface BatchNormOptions {
@@ -57,10 +72,13 @@ export function batchNorm2d(
   if (o.training && m < 2) {
     throw new Error(`facekit: batchNorm2d in training mode needs more than 1 value per channel`);
   }
+  // vec4 kernels when every vec4 lies in one channel plane.
+  const width = hw % 4 === 0 ? 4 : 1;
+  const K = width === 4 ? VEC4 : SCALAR;
   const stats = Tensor.empty([2, c]);
   if (o.training) {
     rt().dispatch(
-      STATS,
+      K.stats,
       [x.binding, stats.binding, runningMean.binding, runningVar.binding],
       c * 64, // one workgroup of 64 per channel
       params([n, c, hw, 1], [o.momentum ?? 0.1, eps]),
@@ -72,16 +90,16 @@ export function batchNorm2d(
   const flags = (o.training ? 0 : 1) | (o.relu ? 2 : 0);
   const y = Tensor.empty(x.shape);
   rt().dispatch(
-    NORMALIZE,
+    K.normalize,
     [x.binding, stats.binding, gamma.binding, beta.binding, y.binding],
-    x.size,
+    x.size / width,
     params([x.size, c, hw, flags], [eps]),
   );
   return record(y, "batchNorm2d", [x, gamma, beta], (dy) => {
     const dgamma = Tensor.empty([c]);
     const dbeta = Tensor.empty([c]);
     rt().dispatch(
-      BACKWARD_REDUCE,
+      K.reduce,
       [x.binding, y.binding, dy.binding, stats.binding, dgamma.binding, dbeta.binding],
       c * 64,
       params([n, c, hw, flags], [eps]),
@@ -90,7 +108,7 @@ export function batchNorm2d(
     if (x.requiresGrad) {
       dx = Tensor.empty(x.shape);
       rt().dispatch(
-        BACKWARD_INPUT,
+        K.input,
         [
           x.binding,
           y.binding,
@@ -101,7 +119,7 @@ export function batchNorm2d(
           dbeta.binding,
           dx.binding,
         ],
-        x.size,
+        x.size / width,
         params([x.size, c, hw, flags], [m, eps]),
       );
     }
