@@ -3,7 +3,8 @@
  * tile, say) asks {@link Autotuner.choose}: it answers at once from the cache, or with the op's
  * default while remembering the class as untuned. {@link Autotuner.tune} later times every
  * candidate of the untuned classes (outside the training step, so steps keep one submit and
- * no waits) and stores the winners on disk per adapter, so the next process starts tuned.
+ * no waits) and stores the winners per adapter (on disk in Deno: nn/tune_file.ts), so the next
+ * process starts tuned.
  * A GPU and llvmpipe want different shapes: barriers and shared memory are cheap on one and
  * expensive on the other.
  * @module
@@ -29,35 +30,32 @@ interface CacheFile {
   adapters: Record<string, Record<string, string>>;
 }
 
-/** Where tuning results live: $FACEKIT_TUNE_CACHE, else ~/.cache/facekit/tune.json. */
-export function defaultTuneCachePath(): string | null {
-  const env = (name: string) => {
-    try {
-      return Deno.env.get(name) ?? null;
-    } catch {
-      return null; // no env permission, or not in Deno (browser)
-    }
-  };
-  if (typeof Deno === "undefined") return null;
-  const explicit = env("FACEKIT_TUNE_CACHE");
-  if (explicit !== null) return explicit === "" ? null : explicit;
-  const base = env("XDG_CACHE_HOME") ?? (env("HOME") ? `${env("HOME")}/.cache` : null);
-  return base ? `${base}/facekit/tune.json` : null;
+/**
+ * Where tuning results persist (a file in Deno, see nn/tune_file.ts); without one, choices
+ * live in memory for the process. Kept abstract so this module runs in a browser too.
+ */
+export interface TuneStore {
+  /** Where the store lives (for messages). */
+  readonly where: string;
+  /** The stored text, or null when there is none yet (or it cannot be read). */
+  load(): string | null;
+  /** Replaces the stored text (atomically where it can). */
+  save(text: string): Promise<void>;
 }
 
 /** See module doc. */
 export class Autotuner {
-  /** Cache file, or null to keep choices in memory only. */
-  readonly path: string | null;
+  /** Where choices persist, or null to keep them in memory only. */
+  readonly store: TuneStore | null;
   readonly #adapter: string;
   #choices: Record<string, string> = {};
   #pending = new Map<string, () => Candidate[]>();
   #loaded = false;
 
-  /** Uses `path` (default {@link defaultTuneCachePath}) for the adapter named `adapter`. */
-  constructor(adapter: string, path: string | null = defaultTuneCachePath()) {
+  /** Tunes for the adapter named `adapter`, persisting choices in `store` when given. */
+  constructor(adapter: string, store: TuneStore | null = null) {
     this.#adapter = adapter;
-    this.path = path;
+    this.store = store;
   }
 
   /**
@@ -119,48 +117,55 @@ export class Autotuner {
   #load(): void {
     if (this.#loaded) return;
     this.#loaded = true;
-    if (!this.path) return;
-    let text: string;
-    try {
-      text = Deno.readTextFileSync(this.path);
-    } catch {
-      return; // no cache yet (or not readable): start untuned
-    }
+    const text = this.store?.load() ?? null;
+    if (text === null) return; // no cache yet: start untuned
+    const file = this.#parse(text);
+    if (file) this.#choices = { ...file.adapters[this.#adapter] };
+  }
+
+  #parse(text: string): CacheFile | null {
     try {
       const file = JSON.parse(text) as CacheFile;
-      if (file.version === CACHE_VERSION) this.#choices = { ...file.adapters?.[this.#adapter] };
+      return file.version === CACHE_VERSION && file.adapters ? file : null;
     } catch {
-      console.warn(`facekit: ignoring unreadable tuning cache ${this.path}`);
+      console.warn(`facekit: ignoring unreadable tuning cache ${this.store?.where}`);
+      return null;
     }
   }
 
   async #save(): Promise<void> {
-    if (!this.path) return;
-    let file: CacheFile = { version: CACHE_VERSION, adapters: {} };
-    try {
-      const old = JSON.parse(await Deno.readTextFile(this.path)) as CacheFile;
-      if (old.version === CACHE_VERSION && old.adapters) file = old;
-    } catch { /* absent or unreadable: rewrite */ }
+    if (!this.store) return;
+    // Other adapters' choices in the same store are kept.
+    const old = this.store.load();
+    const file = (old !== null ? this.#parse(old) : null) ??
+      { version: CACHE_VERSION, adapters: {} };
     file.adapters[this.#adapter] = this.#choices;
     try {
-      const dir = this.path.replace(/[\\/][^\\/]*$/, "");
-      if (dir && dir !== this.path) await Deno.mkdir(dir, { recursive: true });
-      // Temporary file then rename: a killed process never leaves half a cache.
-      const tmp = `${this.path}.${Deno.pid}.tmp`;
-      await Deno.writeTextFile(tmp, JSON.stringify(file, null, 2) + "\n");
-      await Deno.rename(tmp, this.path);
+      await this.store.save(JSON.stringify(file, null, 2) + "\n");
     } catch (e) {
-      console.warn(`facekit: could not save tuning cache ${this.path}: ${(e as Error).message}`);
+      console.warn(
+        `facekit: could not save tuning cache ${this.store.where}: ${(e as Error).message}`,
+      );
     }
   }
 }
 
 let tuner: Autotuner | null = null;
+let processStore: TuneStore | null = null;
 
 /** The process-wide tuner for the runtime's adapter. */
 export function autotuner(): Autotuner {
-  tuner ??= new Autotuner(rt().adapterName);
+  tuner ??= new Autotuner(rt().adapterName, processStore);
   return tuner;
+}
+
+/**
+ * Makes the process-wide tuner persist its choices in `store` (null: memory only, the
+ * default). Tasks call it at start (see nn/tune_file.ts); choices made so far are dropped.
+ */
+export function setTuneStore(store: TuneStore | null): void {
+  processStore = store;
+  tuner = null;
 }
 
 /**

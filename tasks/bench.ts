@@ -14,6 +14,7 @@
  */
 
 import { autotuner, tunePending } from "../nn/autotune.ts";
+import { useTuneCacheFile } from "../nn/tune_file.ts";
 import { dirname } from "node:path";
 import { initRuntime, rt } from "../nn/runtime.ts";
 import { noGrad, Tensor, tidy } from "../nn/tensor.ts";
@@ -196,6 +197,7 @@ export async function main(args: string[]): Promise<void> {
   const tfjsLimit = numberFlag(values, "tfjs-limit", 190, { min: 1, max: 36000 });
   const out = (values.out as string | undefined) ?? "bench/results.json";
   const runtime = await initRuntime();
+  useTuneCacheFile();
   console.log(`facekit bench — adapter: ${runtime.adapterName}`);
   const rows: BenchRow[] = [];
   const show = (r: BenchRow) => {
@@ -300,14 +302,16 @@ export async function main(args: string[]): Promise<void> {
     tfjs: values["no-tfjs"] ? null : TFJS_VERSION,
     method: `median of ${windows} windows × ${steps} steps after warm-up (batch-32 ResNet: one ` +
       "timed step after one warm-up step); a window ends with a queue wait",
-    autotune: { cache: autotuner().path, choices: autotuner().choices },
+    autotune: { cache: autotuner().store?.where ?? null, choices: autotuner().choices },
     rows,
   };
   Deno.mkdirSync(dirname(out), { recursive: true });
   writeFileAtomic(out, JSON.stringify(report, null, 2) + "\n");
   const tuned = Object.entries(autotuner().choices).map(([k, v]) => `${k} → ${v}`);
   console.log(
-    `autotuned kernels (${autotuner().path ?? "memory only"}): ${tuned.join(", ") || "none"}`,
+    `autotuned kernels (${autotuner().store?.where ?? "memory only"}): ${
+      tuned.join(", ") || "none"
+    }`,
   );
   console.log(`wrote ${out}`);
 }

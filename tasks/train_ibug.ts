@@ -10,6 +10,7 @@
  */
 
 import { tunePending } from "../nn/autotune.ts";
+import { useTuneCacheFile } from "../nn/tune_file.ts";
 import { existsSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { initRuntime, rt } from "../nn/runtime.ts";
@@ -112,6 +113,7 @@ const COLUMNS = [
 export async function trainIbug(o: IbugTrainOptions): Promise<{ runDir: string; valNme: number }> {
   const log = o.quiet ? () => {} : (s: string) => console.log(s);
   const runtime = await initRuntime();
+  useTuneCacheFile();
   const t0 = performance.now();
   const bar = new ProgressBar("preparing face crops", 1);
   const data = await loadIbugDataset(o.labels, {

@@ -8,6 +8,7 @@
  */
 
 import { tunePending } from "../nn/autotune.ts";
+import { useTuneCacheFile } from "../nn/tune_file.ts";
 import { join, resolve } from "node:path";
 import { initRuntime, rt } from "../nn/runtime.ts";
 import { Tensor, tidy } from "../nn/tensor.ts";
@@ -133,6 +134,7 @@ export async function trainImm(o: TrainOptions): Promise<TrainResult> {
   const { task } = o;
   const log = o.quiet ? () => {} : (s: string) => console.log(s);
   const runtime = await initRuntime();
+  useTuneCacheFile();
   const { inputWidth: W, inputHeight: H, outputs } = task.model;
   const t0 = performance.now();
   const data = await loadImmDataset(o.dataDir, { width: W, height: H });

@@ -6,6 +6,7 @@ import { initRuntime, rt } from "../nn/runtime.ts";
 import { Tensor } from "../nn/tensor.ts";
 import { fillInPlace } from "../nn/ops/elementwise.ts";
 import { Autotuner, type Candidate } from "../nn/autotune.ts";
+import { fileTuneStore } from "../nn/tune_file.ts";
 
 /** "fast" fills a small tensor once; "slow" fills a 4 MiB one 100 times. */
 function candidates(): Candidate[] {
@@ -25,7 +26,7 @@ Deno.test("autotuner times candidates, keeps the fastest and caches it on disk",
   await initRuntime();
   const dir = await Deno.makeTempDir();
   const path = join(dir, "sub", "tune.json");
-  const tuner = new Autotuner("test adapter", path);
+  const tuner = new Autotuner("test adapter", fileTuneStore(path));
   assert.equal(tuner.choose("fill:256", "slow", candidates), "slow", "untuned: the fallback");
   assert.deepEqual(tuner.pending, ["fill:256"]);
   assert.deepEqual(await tuner.tune(), ["fill:256"]);
@@ -36,12 +37,12 @@ Deno.test("autotuner times candidates, keeps the fastest and caches it on disk",
 
   // A new process (tuner) reads the choice back and queues nothing.
   let made = 0;
-  const again = new Autotuner("test adapter", path);
+  const again = new Autotuner("test adapter", fileTuneStore(path));
   assert.equal(again.choose("fill:256", "slow", () => (made++, [])), "fast");
   assert.equal(made, 0);
   assert.deepEqual(again.pending, []);
   // Another adapter's choices are separate.
-  const other = new Autotuner("other adapter", path);
+  const other = new Autotuner("other adapter", fileTuneStore(path));
   assert.equal(other.choose("fill:256", "slow", () => []), "slow");
   await Deno.remove(dir, { recursive: true });
 });
@@ -55,7 +56,7 @@ Deno.test("autotuner ignores a corrupt cache and works in memory without a path"
   const warnings: string[] = [];
   console.warn = (m: string) => warnings.push(m);
   try {
-    const tuner = new Autotuner("test adapter", path);
+    const tuner = new Autotuner("test adapter", fileTuneStore(path));
     assert.equal(tuner.choose("fill:256", "slow", candidates), "slow");
     assert.match(warnings.join("\n"), /ignoring unreadable tuning cache/);
     await tuner.tune(1);
