@@ -9,8 +9,8 @@
 // Template: nn/ops/conv2d.ts adds the bindings (fx, fwt, fbias, fy) and `main`, and fills the
 // {{...}} holes with code unrolled for one kernel size and stride. On llvmpipe every storage
 // load is a per-lane loop costing tens of FMAs, so each thread computes a register tile of
-// 4 output channels × PY rows × 4 columns and, per input channel, loads only the input rows the
-// tile needs as aligned vec4s plus 4 output channels' weights per tap (one vec4 when the weight
+// TCO (4 or 8) output channels × PY rows × 4 columns and, per input channel, loads only the input
+// rows the tile needs as aligned vec4s plus TCO channels' weights per tap (a vec4 per 4 when the weight
 // was packed as [co/4, ci, kh, kw] vec4s). No bounds checks in the loop: the padded input covers
 // every read of the tiles that overhang the output; their extra results are not stored.
 struct FwParams {
@@ -29,7 +29,7 @@ fn tile_forward(i: u32) {
   let cb = t2 - n * p.fw.ncb;
   let oy0 = by * {{PY}}u;
   let ox0 = bx * 4u;
-  let co0 = cb * 4u;
+  let co0 = cb * {{TCO}}u;
   // Input rows of this tile start at row oy0*S and column ox0*S.
   let rw = p.fw.rw;
   var xi = (n * p.fw.ci * p.fw.hp + oy0 * {{S}}u) * rw + bx * {{XSTEP}}u;

@@ -12,10 +12,10 @@
 // fixed order (deterministic, no float atomics).
 //
 // Template: nn/ops/conv2d.ts adds the bindings (gx, gdy, gy, gpw, gpb) and `main`, and fills the
-// {{...}} holes with code unrolled for one kernel size and stride. Each thread owns 4 output
-// channels × 1 input channel × all taps; per 4-column chunk it loads 4 columns of dy per output
-// channel and the KH input rows the taps touch (storage loads are the cost on llvmpipe; FMAs
-// are nearly free).
+// {{...}} holes with code unrolled for one kernel size and stride. Each thread owns TCO output
+// channels × TCI input channels × all taps; per 4-column chunk it loads 4 columns of dy per output
+// channel and the KH input rows the taps touch per input channel (storage loads are the cost on
+// llvmpipe; FMAs are nearly free, so bigger tiles win).
 struct GwParams {
   n: u32, ci: u32, co: u32, oh: u32,
   hp: u32, rw: u32, hpd: u32, wpd: u32,
@@ -27,23 +27,25 @@ fn tile_grad_weight(i: u32) {
   if (i >= p.gw.threads) { return; }
   let ci = p.gw.ci;
   let co = p.gw.co;
-  let t = udiv(i, ci);
-  let c = i - t * ci;
+  let ncib = (ci + {{TCI}}u - 1u) / {{TCI}}u;
+  let t = udiv(i, ncib);
+  let c0 = (i - t * ncib) * {{TCI}}u;
   let chunk = udiv(t, p.gw.ncb);
   let cb = t - chunk * p.gw.ncb;
-  let co0 = cb * 4u;
+  let co0 = cb * {{TCO}}u;
   let r0 = chunk * p.gw.rows_per_chunk;
   let r1 = min(r0 + p.gw.rows_per_chunk, p.gw.n * p.gw.oh);
   let dplane = p.gw.hpd * p.gw.wpd;
   let rw = p.gw.rw;
+  let xplane = p.gw.hp * rw;
 {{DECL}}
   var n = udiv(r0, p.gw.oh);
   var oy = r0 - n * p.gw.oh;
   for (var r = r0; r < r1; r++) {
     let drow = ((n * co) * p.gw.hpd + oy + p.gw.ptd) * p.gw.wpd + p.gw.pld4;
+    let xrow = (n * ci * p.gw.hp + oy * {{S}}u) * rw;
     // Channels past co read a valid plane (clamped); their sums are never stored.
 {{ROWSETUP}}
-    let xi = ((n * ci + c) * p.gw.hp + oy * {{S}}u) * rw;
     for (var j = 0u; j < p.gw.nch; j++) {
 {{BODY}}
     }
