@@ -33,6 +33,19 @@ export interface BufferBinding {
   size: number;
 }
 
+/** One recorded dispatch (see {@link Runtime.capture}). */
+export interface CapturedDispatch {
+  /** Kernel name. */
+  kernel: string;
+  /** Invocations asked for. */
+  threads: number;
+  /** What was bound and dispatched. */
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  x: number;
+  y: number;
+}
+
 /** Counters used by tests (memory stays flat) and the benchmark (dispatches per step). */
 export interface RuntimeStats {
   /** Storage buffers currently allocated (in use or pooled). */
@@ -98,6 +111,7 @@ export class Runtime {
   #dispatches = 0;
   #submits = 0;
   #submitsSinceSync = 0;
+  #capture: CapturedDispatch[] | null = null;
 
   /** Wraps an acquired device; use {@link initRuntime} and {@link rt} rather than calling this. */
   constructor(gpu: GpuDevice) {
@@ -277,6 +291,34 @@ export class Runtime {
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y);
     this.#dispatches++;
+    this.#capture?.push({ kernel: kernel.name, threads, pipeline, bindGroup, x, y });
+  }
+
+  /**
+   * Starts (or, with `false`, stops) recording a copy of every dispatch as it is made, for
+   * per-kernel profiling (nn/profile.ts); returns what was recorded since the last start.
+   */
+  capture(on: boolean): CapturedDispatch[] {
+    const got = this.#capture ?? [];
+    this.#capture = on ? [] : null;
+    return got;
+  }
+
+  /**
+   * Submits `times` copies of a captured dispatch alone and waits for them: the profiler's
+   * timing primitive. Its buffers must still exist (released to the pool is fine).
+   */
+  async replay(d: CapturedDispatch, times: number): Promise<void> {
+    this.flush();
+    const enc = this.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setPipeline(d.pipeline);
+    pass.setBindGroup(0, d.bindGroup);
+    for (let i = 0; i < times; i++) pass.dispatchWorkgroups(d.x, d.y);
+    pass.end();
+    this.device.queue.submit([enc.finish()]);
+    this.#submits++;
+    await this.device.queue.onSubmittedWorkDone();
   }
 
   /** Records a buffer-to-buffer copy into the open encoder. */

@@ -152,7 +152,7 @@ Deno.test("GPU memory is flat over 600 training steps (buffers pooled, intermedi
   const x = Tensor.from(Float32Array.from(randomData(2 * 30 * 40, rng)), [2, 1, 30, 40]);
   const y = Tensor.from(Float32Array.from(randomData(4, rng)), [2, 2]);
   const lossSum = Tensor.from([0], [1]);
-  let after20 = rt().stats();
+  let settled = rt().stats();
   const s0 = rt().stats();
   for (let step = 0; step < 600; step++) {
     tidy(() => {
@@ -163,15 +163,17 @@ Deno.test("GPU memory is flat over 600 training steps (buffers pooled, intermedi
     });
     opt.step();
     await rt().endStep();
-    if (step === 19) after20 = rt().stats();
+    // The pool's assignment of buffers to roles (hence bind groups) settles within a few dozen
+    // steps; from then on nothing may grow.
+    if (step === 99) settled = rt().stats();
   }
   const end = rt().stats();
   const total = (await lossSum.read())[0];
   assert(Number.isFinite(total) && total > 0, `accumulated loss ${total}`);
-  assert.equal(end.liveBuffers, after20.liveBuffers, "live GPU buffers grew");
-  assert.equal(end.liveBytes, after20.liveBytes, "live GPU bytes grew");
+  assert.equal(end.liveBuffers, settled.liveBuffers, "live GPU buffers grew");
+  assert.equal(end.liveBytes, settled.liveBytes, "live GPU bytes grew");
   // Bind groups are reused step after step, not created anew.
-  assert.equal(end.bindGroups, after20.bindGroups, "bind group cache grew");
+  assert.equal(end.bindGroups, settled.bindGroups, "bind group cache grew");
   // One submit per step: no hidden flushes inside the step.
   assert.equal(end.submits - s0.submits, 600);
   model.dispose();

@@ -9,10 +9,10 @@
  *   a register tile and read aligned vec4s with no bounds checks. A prep dispatch
  *   (conv2d_pack.wgsl) makes the zero-padded, row-aligned copies and packs the weight into
  *   vec4s of 4 channels; it is skipped where the input can be read in place. Small weights are
- *   read through a uniform buffer. The backward pads (and ReLU-masks) dy once, then computes the
+ *   read through a uniform buffer. The backward pads (and ReLU-masks) dy, then computes the
  *   input gradient (a forward over padded, for stride > 1 dilated, dy with the flipped weight)
- *   and the weight and bias gradients in one dispatch, plus a reduce when the weight gradient
- *   is split over rows.
+ *   and the weight and bias gradients, a dispatch each (one kernel doing both ran 1.6× slower:
+ *   it needs the registers of both), plus a reduce when the weight gradient is split over rows.
  * - direct (fallback when a padded operand would exceed the adapter's binding size, and for the
  *   input gradient when the padding exceeds k - 1): one thread per output pixel × 4 channels.
  * @module
@@ -120,9 +120,9 @@ function fill(template: string, holes: Record<string, string | number>): string 
 const LANE = "xyzw";
 const range = (n: number) => [...Array(n).keys()];
 
-/** vec4 columns of one input row that a 4-wide output tile touches, starting at element `cs`. */
-function tileVecs(kw: number, s: number, cs: number): number {
-  return Math.floor((cs + 3 * s + kw - 1) / 4) + 1;
+/** vec4 columns of one input row that a 4-wide output tile touches. */
+function tileVecs(kw: number, s: number): number {
+  return Math.floor((3 * s + kw - 1) / 4) + 1;
 }
 
 /** Configuration of one generated forward tile function. */
@@ -130,8 +130,6 @@ interface FwConfig {
   kh: number;
   kw: number;
   s: number;
-  /** Column shift of the input (elements). */
-  cs: number;
   /** Input read as floats (rows not whole vec4s) instead of vec4s. */
   scalarX: boolean;
   /** Where the weight is read (see WeightMode). */
@@ -144,7 +142,7 @@ interface FwConfig {
 
 /** `fn tile_forward` for a configuration (conv2d_tile_forward.wgsl with its holes filled). */
 function forwardFn(f: FwConfig): string {
-  const { kh, kw, s, cs, tco } = f;
+  const { kh, kw, s, tco } = f;
   const py = TILE_ROWS;
   const kk = kh * kw;
   const nh = tco / 4;
@@ -186,11 +184,11 @@ function forwardFn(f: FwConfig): string {
     const uses = range(py).map((y) => [y, r - y * s]).filter(([, ky]) => ky >= 0 && ky < kh);
     if (uses.length === 0) continue;
     const vecs = new Set<number>();
-    for (let x = 0; x < 4; x++) for (let kx = 0; kx < kw; kx++) vecs.add((cs + x * s + kx) >> 2);
+    for (let x = 0; x < 4; x++) for (let kx = 0; kx < kw; kx++) vecs.add((x * s + kx) >> 2);
     let el = (e: number) => `r${r}_${e >> 2}.${LANE[e & 3]}`;
     if (f.scalarX) {
       const elems = new Set<number>();
-      for (let x = 0; x < 4; x++) for (let kx = 0; kx < kw; kx++) elems.add(cs + x * s + kx);
+      for (let x = 0; x < 4; x++) for (let kx = 0; kx < kw; kx++) elems.add(x * s + kx);
       for (const e of elems) body.push(`    let r${r}_${e} = fx[xi + ${r}u * rw + ${e}u];`);
       el = (e: number) => `r${r}_${e}`;
     } else {
@@ -199,7 +197,7 @@ function forwardFn(f: FwConfig): string {
     for (const [y, ky] of uses) {
       for (let kx = 0; kx < kw; kx++) {
         for (let x = 0; x < 4; x++) {
-          const e = `vec4f(${el(cs + x * s + kx)})`;
+          const e = `vec4f(${el(x * s + kx)})`;
           for (let h = 0; h < nh; h++) {
             const a = `a${h}_${y}_${x}`;
             body.push(`    ${a} = fma(${e}, w${h}_${ky * kw + kx}, ${a});`);
@@ -330,7 +328,7 @@ function gradWeightFn(f: GwConfig): string {
         for (const e of elems) body.push(`      let x${c}_${ky}_${e} = ${at(e)};`);
         el = (e) => `x${c}_${ky}_${e}`;
       } else {
-        for (let v = 0; v < tileVecs(kw, s, 0); v++) {
+        for (let v = 0; v < tileVecs(kw, s); v++) {
           body.push(`      let x${c}_${ky}_${v} = ${at(v)};`);
         }
         el = (e) => `x${c}_${ky}_${e >> 2}.${LANE[e & 3]}`;
@@ -416,76 +414,43 @@ function weightBinding(mode: WeightMode): Bindings[number] {
   return ["fwt", mode === "raw" ? "f32" : "vec4f", "read"];
 }
 
-/** Forward kernel: bindings fx, fwt, fbias, fy; uniform FwParams. */
-function forwardKernel(
-  kh: number,
-  kw: number,
-  s: number,
-  mode: WeightMode,
-  scalarX: boolean,
-  tco: number,
-) {
-  return cached(
-    `conv2d_tile_forward_${kh}x${kw}_s${s}_${mode}${scalarX ? "_xs" : ""}_${tco}`,
-    () =>
-      shader(
-        "fw: FwParams",
-        [
-          ["fx", scalarX ? "f32" : "vec4f", "read"],
-          weightBinding(mode),
-          ["fbias", "f32", "read"],
-          ["fy", "f32", "read_write"],
-        ],
-        [forwardFn({ kh, kw, s, cs: 0, scalarX, weights: mode, bias: true, tco })],
-        "  tile_forward(i);",
-      ),
-  );
+/**
+ * Forward tile kernel: bindings fx, fwt, [fbias], fy; uniform FwParams. Also the input
+ * gradient (no bias).
+ */
+function forwardKernel(f: FwConfig): Kernel {
+  const name = `conv2d_tile_${f.bias ? "forward" : "grad_input"}_${f.kh}x${f.kw}_s${f.s}` +
+    `_${f.weights}${f.scalarX ? "_xs" : ""}_${f.tco}`;
+  return cached(name, () =>
+    shader(
+      "fw: FwParams",
+      [
+        ["fx", f.scalarX ? "f32" : "vec4f", "read"],
+        weightBinding(f.weights),
+        ...(f.bias ? [["fbias", "f32", "read"] as Bindings[number]] : []),
+        ["fy", "f32", "read_write"],
+      ],
+      [forwardFn(f)],
+      "  tile_forward(i);",
+    ));
 }
 
-/**
- * Backward kernel: the weight/bias gradients (bindings gx, gdy, [gy], gpw, gpb), and with `gi`
- * also the input gradient (fx, fwt, fy first) in the same dispatch: threads [0, split) run the
- * input-gradient tiles (split is a whole number of workgroups, so the branch is uniform per
- * workgroup), the rest the weight tiles.
- */
-function backwardKernel(
-  gw: GwConfig,
-  gi: { cs: number; mode: WeightMode; tco: number } | null,
-): Kernel {
-  const { kh, kw, s } = gw;
-  const gwBindings: Bindings = [
-    ["gx", gw.scalarX ? "f32" : "vec4f", "read"],
-    ["gdy", "vec4f", "read"],
-    ...(gw.rawDy ? [["gy", "vec4f", "read"] as Bindings[number]] : []),
-    ["gpw", "f32", "read_write"],
-    ["gpb", "f32", "read_write"],
-  ];
-  const name = `${kh}x${kw}_s${s}_${gw.tco}x${gw.tci}${gw.scalarX ? "_xs" : ""}` +
-    (gw.rawDy ? "_dyraw" : "");
-  if (!gi) {
-    return cached(
-      `conv2d_tile_grad_weight_${name}`,
-      () => shader("gw: GwParams", gwBindings, [gradWeightFn(gw)], "  tile_grad_weight(i);"),
-    );
-  }
-  return cached(`conv2d_tile_backward_${name}_c${gi.cs}_${gi.mode}_${gi.tco}`, () =>
+/** Weight/bias-gradient tile kernel: bindings gx, gdy, [gy], gpw, gpb; uniform GwParams. */
+function gradWeightKernel(gw: GwConfig): Kernel {
+  const name = `conv2d_tile_grad_weight_${gw.kh}x${gw.kw}_s${gw.s}_${gw.tco}x${gw.tci}` +
+    `${gw.scalarX ? "_xs" : ""}${gw.rawDy ? "_dyraw" : ""}`;
+  return cached(name, () =>
     shader(
-      "fw: FwParams, gw: GwParams, split: u32",
-      [["fx", "vec4f", "read"], weightBinding(gi.mode), ["fy", "f32", "read_write"], ...gwBindings],
+      "gw: GwParams",
       [
-        forwardFn({
-          kh,
-          kw,
-          s: 1,
-          cs: gi.cs,
-          scalarX: false,
-          weights: gi.mode,
-          bias: false,
-          tco: gi.tco,
-        }),
-        gradWeightFn(gw),
+        ["gx", gw.scalarX ? "f32" : "vec4f", "read"],
+        ["gdy", "vec4f", "read"],
+        ...(gw.rawDy ? [["gy", "vec4f", "read"] as Bindings[number]] : []),
+        ["gpw", "f32", "read_write"],
+        ["gpb", "f32", "read_write"],
       ],
-      "  if (i < p.split) {\n    tile_forward(i);\n  } else {\n    tile_grad_weight(i - p.split);\n  }",
+      [gradWeightFn(gw)],
+      "  tile_grad_weight(i);",
     ));
 }
 
@@ -633,7 +598,7 @@ function forwardPadding(g: Geometry): Padded {
     pt: g.pad,
     pl: g.pad,
     hp: Math.max(g.pad + g.h, (nby * TILE_ROWS - 1) * g.stride + g.kh),
-    wp4: Math.max(ceil(g.pad + g.w, 4), (nbx - 1) * g.stride + tileVecs(g.kw, g.stride, 0)),
+    wp4: Math.max(ceil(g.pad + g.w, 4), (nbx - 1) * g.stride + tileVecs(g.kw, g.stride)),
   };
 }
 
@@ -668,32 +633,28 @@ function fastGradInput(g: Geometry): boolean {
 }
 
 /**
- * Layouts of padded dy. `gw`: rows of whole vec4s, zero past ow, for the weight gradient.
- * `gi` (fast input gradient only): dy dilated by the stride and padded by k-1-pad (the
- * transposed convolution's padding), the left pad rounded up to a multiple of 4 so dy's
- * columns stay vec4-aligned; `cs` is the resulting column shift of the tiles. With stride 1
- * the two are the same buffer.
+ * Layouts of padded dy. `gw`: rows of whole vec4s, zero past ow, for the weight gradient, which
+ * reads dy as vec4s of 4 output columns. `gi` (fast input gradient only): dy dilated by the
+ * stride and padded by k-1-pad (the transposed convolution's padding). They are one buffer
+ * when the gi layout keeps dy's columns vec4-aligned (stride 1, left pad a multiple of 4);
+ * else two copies, cheaper than tiles shifted off the vec4 grid (a 3×3 tile shifted by 3
+ * columns loads 3 vec4s a row instead of 2: measured 1.5× slower).
  */
-function gradPadding(
-  g: Geometry,
-  fast: boolean,
-): { gw: Padded; gi: Padded | null; cs: number } {
+function gradPadding(g: Geometry, fast: boolean): { gw: Padded; gi: Padded | null } {
   const plain = { pt: 0, pl: 0, hp: g.oh, wp4: ceil(g.ow, 4) };
-  if (!fast) return { gw: plain, gi: null, cs: 0 };
+  if (!fast) return { gw: plain, gi: null };
   const s = g.stride;
   const pt = g.kh - 1 - g.pad;
-  const px = g.kw - 1 - g.pad;
-  const pl = ceil(px, 4) * 4;
-  const cs = pl - px;
+  const pl = g.kw - 1 - g.pad;
   const nbx = ceil(g.w, 4);
   const nby = ceil(g.h, TILE_ROWS);
   const gi = {
     pt,
     pl,
     hp: Math.max(pt + (g.oh - 1) * s + 1, (nby * TILE_ROWS - 1) + g.kh),
-    wp4: Math.max(ceil(pl + (g.ow - 1) * s + 1, 4), (nbx - 1) + tileVecs(g.kw, 1, cs)),
+    wp4: Math.max(ceil(pl + (g.ow - 1) * s + 1, 4), (nbx - 1) + tileVecs(g.kw, 1)),
   };
-  return { gw: s === 1 ? gi : plain, gi, cs };
+  return { gw: s === 1 && pl % 4 === 0 ? gi : plain, gi };
 }
 
 /**
@@ -747,7 +708,7 @@ function tiledBackward(
   let fast = x.requiresGrad && fastGradInput(g);
   const gi = gradPadding(g, fast).gi;
   if (gi && !fits(g.n * g.co * gi.hp * gi.wp4 * 16)) fast = false;
-  const { gw: dpad, gi: ipad, cs } = gradPadding(g, fast);
+  const { gw: dpad, gi: ipad } = gradPadding(g, fast);
   const mask = relu ? y : null;
   const planes = g.n * g.co;
   let dyp = dy;
@@ -802,17 +763,16 @@ function tiledBackward(
     const d = { n: g.n, ci: g.co, co: g.ci, oh: g.h, ow: g.w };
     const ftco = fwTco(d.co);
     const fw = fwWords(d, rowsOf(ipad!), 0, ftco);
-    const split = ceil(fw[FW_WORDS - 1], TILE_WG) * TILE_WG;
     const w = weightOperand(wq!, true);
+    const f = { kh: g.kh, kw: g.kw, s: 1, scalarX: false, weights: w.mode, bias: false };
     rt().dispatch(
-      backwardKernel(gwConfig, { cs, mode: w.mode, tco: ftco }),
-      [dyd.binding, w.binding, dx!.binding, ...gwBindings],
-      split + chunks * perChunk,
-      params([...fw, ...gw, split]),
+      forwardKernel({ ...f, tco: ftco }),
+      [dyd.binding, w.binding, dx!.binding],
+      fw[FW_WORDS - 1],
+      params(fw),
     );
-  } else {
-    rt().dispatch(backwardKernel(gwConfig, null), gwBindings, chunks * perChunk, params(gw));
   }
+  rt().dispatch(gradWeightKernel(gwConfig), gwBindings, chunks * perChunk, params(gw));
   if (chunks > 1) {
     const sink = db ?? Tensor.empty([1]);
     const count = wsize + (db ? g.co : 0);
@@ -881,7 +841,15 @@ export function conv2d(
   const fw = fwWords(g, xr, flags, tco);
   const w = weightOperand(wp ?? weight, wp !== null);
   rt().dispatch(
-    forwardKernel(g.kh, g.kw, g.stride, w.mode, xr.scalar, tco),
+    forwardKernel({
+      kh: g.kh,
+      kw: g.kw,
+      s: g.stride,
+      scalarX: xr.scalar,
+      weights: w.mode,
+      bias: true,
+      tco,
+    }),
     [xt.binding, w.binding, (bias ?? weight).binding, y.binding],
     fw[FW_WORDS - 1],
     params(fw),
