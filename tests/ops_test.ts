@@ -24,6 +24,10 @@ const convCases = [
   { x: [1, 33, 5, 8], w: [13, 33, 3, 3], stride: 1, padding: 0 },
   // Padding above k - 1: the input gradient takes the direct kernel.
   { x: [2, 2, 5, 6], w: [3, 2, 1, 1], stride: 2, padding: 1 },
+  // Enough tiles for 8-row tiles in the forward and input gradient (20 rows: the last tile
+  // ragged), and in a strided input gradient (33 rows); gradients checked at samples.
+  { x: [6, 2, 20, 64], w: [8, 2, 3, 3], stride: 1, padding: 1, samples: 160 },
+  { x: [4, 8, 33, 65], w: [6, 8, 3, 3], stride: 2, padding: 1, samples: 160 },
   // An input without gradient (a network's first layer): dy is read in place.
   { x: [2, 3, 9, 11], w: [5, 3, 3, 3], stride: 2, padding: 1, xGrad: false },
 ];
@@ -40,6 +44,7 @@ for (const c of convCases) {
         ],
         gpu: ([x, w, b]) => conv2d(x, w, b ?? null, c),
         reference: ([x, w, b]) => conv2dReference(x, c.x, w, c.w, b ?? null, c).data,
+        samples: c.samples,
       }));
   }
 }
