@@ -518,8 +518,8 @@ function vec4View(t: Tensor): BufferBinding {
 
 /**
  * One prep dispatch: pads `src` ([planes, h, w], masked by `mask > 0` when given, dilated by
- * `dil`) into a new tensor with layout `pad`, and packs `weight` (when `pack` is given) into
- * vec4s of 4 channels.
+ * `dil`) into a new tensor with layout `pad` (and, when `second` is given, into a second tensor
+ * with that layout), and packs `weight` (when `pack` is given) into vec4s of 4 channels.
  */
 function prep(
   src: Tensor,
@@ -532,8 +532,12 @@ function prep(
   g: Geometry,
   pack: "forward" | "flipped" | null,
   dil = 1,
-): { padded: Tensor; packed: Tensor | null } {
+  second: { pad: Padded; dil: number } | null = null,
+): { padded: Tensor; packed: Tensor | null; padded2: Tensor | null } {
   const padded = Tensor.empty([planes, pad.hp, pad.wp4 * 4]);
+  // Without a second layout, job 3 has no threads and binding 6 gets a scratch tensor (two
+  // writable bindings of one buffer would alias).
+  const padded2 = Tensor.empty(second ? [planes, second.pad.hp, second.pad.wp4 * 4] : [4]);
   const kk = g.kh * g.kw;
   // forward: channels = co, reduced over ci; flipped (input gradient): channels = ci, over co.
   const [nch, red, sCh, sRed] = pack === "flipped"
@@ -541,35 +545,40 @@ function prep(
     : [g.co, g.ci, g.ci * kk, kk];
   const packThreads = pack ? ceil(nch, 4) * red * kk : 0;
   const packed = Tensor.empty([Math.max(1, packThreads), 4]);
-  const padThreads = planes * pad.hp;
+  const layout = (l: Padded, d: number) => [l.hp, l.wp4, l.pt, l.pl, d, planes * l.hp, 0, 0];
+  const first = layout(pad, dil);
+  const other = second ? layout(second.pad, second.dil) : [1, 1, 0, 0, 1, 0, 0, 0];
   rt().dispatch(
     PACK,
-    [vec4View(src), vec4View(mask ?? src), weight.binding, padded.binding, packed.binding],
-    padThreads + packThreads,
+    [
+      vec4View(src),
+      vec4View(mask ?? src),
+      weight.binding,
+      padded.binding,
+      packed.binding,
+      padded2.binding,
+    ],
+    first[5] + packThreads + other[5],
     params([
       planes,
       h,
       w,
-      pad.hp,
-      pad.wp4,
-      pad.pt,
-      pad.pl,
-      padThreads,
+      (mask ? 1 : 0) | (pack === "flipped" ? 2 : 0),
       nch,
       red,
       kk,
       sCh,
       sRed,
       packThreads,
-      (mask ? 1 : 0) | (pack === "flipped" ? 2 : 0),
-      dil,
+      0,
+      0,
+      ...first,
+      ...other,
     ]),
   );
-  if (!pack) {
-    packed.dispose();
-    return { padded, packed: null };
-  }
-  return { padded, packed };
+  if (!second) padded2.dispose();
+  if (!pack) packed.dispose();
+  return { padded, packed: pack ? packed : null, padded2: second ? padded2 : null };
 }
 
 /** How the tile kernels see an input: planes of hp rows × rw vec4s (or floats, `scalar`). */
@@ -738,9 +747,14 @@ function tiledBackward(
   const mask = relu ? y : null;
   const planes = g.n * g.co;
   let dyp = dy;
+  let dyd = dy;
   let wq: Tensor | null = null;
   if (!rawDy) {
-    ({ padded: dyp, packed: wq } = prep(
+    // Where the layouts differ, the same dispatch writes a second copy of dy for the input
+    // gradient (strided: dilated, 4× the MACs for stride 2, still far faster than the direct
+    // kernel).
+    const second = ipad && ipad !== dpad ? { pad: ipad, dil: g.stride } : null;
+    const p = prep(
       dy,
       planes,
       g.oh,
@@ -750,13 +764,13 @@ function tiledBackward(
       weight,
       g,
       fast ? "flipped" : null,
-    ));
+      1,
+      second,
+    );
+    dyp = p.padded;
+    wq = p.packed;
+    dyd = p.padded2 ?? dyp;
   }
-  // Strided: a second, dilated copy of dy for the input gradient (4× the MACs for stride 2,
-  // still far faster than the direct kernel).
-  const dyd = ipad && ipad !== dpad
-    ? prep(dy, planes, g.oh, g.ow, ipad, mask, weight, g, null, g.stride).padded
-    : dyp;
   const dx = x.requiresGrad ? Tensor.empty([g.n, g.ci, g.h, g.w]) : null;
   if (dx && !fast) {
     rt().dispatch(
