@@ -17,6 +17,11 @@ export interface GradNode {
   backward(gradOutput: Tensor): (Tensor | null)[];
   /** Auxiliary tensors the op kept for backward (e.g. max-pool indices); freed after it. */
   saved?: Tensor[];
+  /**
+   * Input gradients for d(loss)/d(output) = ones, used instead of `backward` when this is the
+   * root of a `backward()` without a seed: a loss that computed them in its forward dispatch.
+   */
+  backwardFromOnes?(): (Tensor | null)[];
 }
 
 /**
@@ -55,27 +60,33 @@ export function runBackward(root: Tensor, seed?: Tensor): void {
 function backwardPass(root: Tensor, seed?: Tensor): void {
   const order = topologicalOrder(root);
   const grads = new Map<Tensor, Tensor>();
-  grads.set(root, seed ?? fill(root.shape, 1));
+  const fromOnes = !seed && root.node?.backwardFromOnes ? root.node : null;
+  if (!fromOnes) grads.set(root, seed ?? fill(root.shape, 1));
   for (let i = order.length - 1; i >= 0; i--) {
     const t = order[i];
-    const g = grads.get(t);
-    if (!g) continue;
-    grads.delete(t);
     const node = t.node;
-    if (!node) {
-      // A leaf: hand the gradient over (it outlives tidy scopes) or accumulate.
-      if (t.grad) {
-        addInPlace(t.grad, g);
-        g.dispose();
-      } else {
-        // The gradient belongs to the leaf now, not to the tidy scope that computed it.
-        t.grad = keep(g);
+    let inputGrads: (Tensor | null)[];
+    if (t === root && fromOnes) {
+      inputGrads = fromOnes.backwardFromOnes!();
+    } else {
+      const g = grads.get(t);
+      if (!g) continue;
+      grads.delete(t);
+      if (!node) {
+        // A leaf: hand the gradient over (it outlives tidy scopes) or accumulate.
+        if (t.grad) {
+          addInPlace(t.grad, g);
+          g.dispose();
+        } else {
+          // The gradient belongs to the leaf now, not to the tidy scope that computed it.
+          t.grad = keep(g);
+        }
+        continue;
       }
-      continue;
+      inputGrads = node.backward(g);
+      if (g !== seed) g.dispose();
     }
-    const inputGrads = node.backward(g);
-    if (g !== seed) g.dispose();
-    node.inputs.forEach((input, k) => {
+    node!.inputs.forEach((input, k) => {
       const ig = inputGrads[k];
       if (!ig) return;
       if (!input.requiresGrad) return ig.dispose();
@@ -85,7 +96,7 @@ function backwardPass(root: Tensor, seed?: Tensor): void {
         ig.dispose();
       } else grads.set(input, ig);
     });
-    for (const s of node.saved ?? []) s.dispose();
+    for (const s of node!.saved ?? []) s.dispose();
     t.node = null;
     if (t !== root && !t.kept) t.dispose("released by backward()");
   }

@@ -8,7 +8,7 @@ import backwardSrc from "../../shaders/mse_backward.wgsl" with { type: "text" };
 import sumSrc from "../../shaders/workgroup_sum.wgsl" with { type: "text" };
 import { kernel, params } from "../kernel.ts";
 import { rt } from "../runtime.ts";
-import { Tensor } from "../tensor.ts";
+import { isGradEnabled, Tensor } from "../tensor.ts";
 import { record } from "../autograd.ts";
 import { sameShape } from "./elementwise.ts";
 
@@ -19,19 +19,39 @@ const BACKWARD = kernel("mse_backward", backwardSrc);
 export function mseLoss(pred: Tensor, target: Tensor): Tensor {
   sameShape("mseLoss", pred, target);
   const loss = Tensor.empty([1]);
-  const words = params([pred.size]);
+  // While recording, the forward also writes the gradient for a ones seed (what `backward()`
+  // on the loss uses), saving the fill and gradient dispatches of a training step.
+  const grad = isGradEnabled() && pred.requiresGrad;
+  let dpredOnes: Tensor | null = Tensor.empty(grad ? pred.shape : [1]);
   // One workgroup reduces everything: the thread count is the workgroup size.
-  rt().dispatch(FORWARD, [pred.binding, target.binding, loss.binding], 64, words);
-  return record(loss, "mseLoss", [pred], (dloss) => {
+  rt().dispatch(
+    FORWARD,
+    [pred.binding, target.binding, loss.binding, dpredOnes.binding],
+    64,
+    params([pred.size, grad ? 1 : 0]),
+  );
+  if (!grad) {
+    dpredOnes.dispose();
+    return loss;
+  }
+  record(loss, "mseLoss", [pred], (dloss) => {
+    dpredOnes?.dispose();
+    dpredOnes = null;
     const dpred = Tensor.empty(pred.shape);
     rt().dispatch(
       BACKWARD,
       [pred.binding, target.binding, dloss.binding, dpred.binding],
       pred.size,
-      words,
+      params([pred.size]),
     );
     return [dpred];
   });
+  loss.node!.backwardFromOnes = () => {
+    const g = dpredOnes;
+    dpredOnes = null;
+    return [g];
+  };
+  return loss;
 }
 
 /** Float64 CPU reference of {@link mseLoss}. */
