@@ -1,9 +1,10 @@
 // Every op: GPU forward equals the float64 reference; GPU backward equals central finite
 // differences of the reference. Shapes include odd sizes, non-square inputs, stride 2,
 // padding 1, batch > 1 and single-channel input.
+import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { assertClose, checkGradients } from "./grad_check.ts";
-import { initRuntime } from "../nn/runtime.ts";
-import { Tensor } from "../nn/tensor.ts";
+import { initRuntime, rt } from "../nn/runtime.ts";
+import { Tensor, tidy } from "../nn/tensor.ts";
 import { conv2d, conv2dReference } from "../nn/ops/conv2d.ts";
 import { maxPool2d, maxPool2dReference } from "../nn/ops/maxpool2d.ts";
 import { relu, reluReference } from "../nn/ops/relu.ts";
@@ -64,7 +65,12 @@ const poolCases = [
   // Vec4 2×2 path (width a multiple of 4, even height), several planes and rows.
   { x: [2, 3, 4, 12], kernel: 2, stride: 2, padding: 0 },
   { x: [2, 3, 7, 5], kernel: 2, stride: 2, padding: 0 },
+  // Overlapping stride-2 windows (one thread per 2×2 block of pixels; odd sides leave
+  // partial blocks).
   { x: [2, 2, 9, 11], kernel: 3, stride: 2, padding: 1 },
+  { x: [1, 2, 8, 10], kernel: 3, stride: 2, padding: 0 },
+  { x: [1, 1, 6, 7], kernel: 2, stride: 2, padding: 1 },
+  { x: [1, 2, 9, 8], kernel: 5, stride: 2, padding: 2 },
   { x: [1, 2, 5, 6], kernel: 3, stride: 1, padding: 1 },
   { x: [2, 2, 8, 7], kernel: 3, stride: 3, padding: 0 },
 ];
@@ -123,6 +129,37 @@ Deno.test("mseLoss", () =>
     gpu: ([p, t]) => mseLoss(p, t),
     reference: ([p, t]) => Float64Array.of(mseLossReference(p, t)),
   }));
+
+Deno.test("mseLoss: backward() without a seed uses the forward's gradient, same bits, fewer dispatches", async () => {
+  await initRuntime();
+  const pred = Array.from({ length: 2 * 37 }, (_, i) => Math.sin(i * 1.7));
+  const tgt = Array.from({ length: 2 * 37 }, (_, i) => Math.cos(i * 0.3));
+  const gradOf = async (seeded: boolean) => {
+    const p = Tensor.from(Float32Array.from(pred), [2, 37], true);
+    const t = Tensor.from(Float32Array.from(tgt), [2, 37]);
+    const d0 = rt().stats().dispatches;
+    tidy(() => {
+      const loss = mseLoss(p, t);
+      loss.backward(seeded ? Tensor.from(Float32Array.of(1), [1]) : undefined);
+    });
+    const dispatches = rt().stats().dispatches - d0;
+    const g = await p.grad!.read();
+    p.grad!.dispose();
+    p.dispose();
+    t.dispose();
+    return { g, dispatches };
+  };
+  const seeded = await gradOf(true);
+  const ones = await gradOf(false);
+  deepStrictEqual(ones.g, seeded.g);
+  strictEqual(ones.dispatches, seeded.dispatches - 1);
+  // The gradient is 2 (pred - target) / n.
+  assertClose(
+    ones.g,
+    pred.map((v, i) => 2 * (Math.fround(v) - Math.fround(tgt[i])) / pred.length),
+    "dpred",
+  );
+});
 
 Deno.test("add / sub / mul", async () => {
   const shape = [2, 3, 5];

@@ -9,6 +9,7 @@ import backwardSrc from "../../shaders/maxpool_backward.wgsl" with { type: "text
 import tiledBackwardSrc from "../../shaders/maxpool_backward_tiled.wgsl" with { type: "text" };
 import forward2x2Src from "../../shaders/maxpool2x2_forward.wgsl" with { type: "text" };
 import backward2x2Src from "../../shaders/maxpool2x2_backward.wgsl" with { type: "text" };
+import backwardS2Src from "../../shaders/maxpool_backward_s2.wgsl" with { type: "text" };
 import udivSrc from "../../shaders/udiv.wgsl" with { type: "text" };
 import { kernel, params } from "../kernel.ts";
 import { rt } from "../runtime.ts";
@@ -21,6 +22,7 @@ const BACKWARD = kernel("maxpool_backward", backwardSrc);
 const BACKWARD_TILED = kernel("maxpool_backward_tiled", tiledBackwardSrc);
 const FORWARD_2X2 = kernel("maxpool2x2_forward", udivSrc + forward2x2Src);
 const BACKWARD_2X2 = kernel("maxpool2x2_backward", udivSrc + backward2x2Src);
+const BACKWARD_S2 = kernel("maxpool_backward_s2", udivSrc + backwardS2Src);
 
 /** Pooling hyper-parameters. */
 export interface MaxPool2dOptions {
@@ -70,7 +72,11 @@ export function maxPool2d(x: Tensor, o: MaxPool2dOptions): Tensor {
     const bindings = [dy.binding, argmax.binding, dx.binding];
     // Non-overlapping windows: one thread per window instead of per pixel.
     if (g.stride === g.k && g.pad === 0) rt().dispatch(BACKWARD_TILED, bindings, y.size, words);
-    else rt().dispatch(BACKWARD, bindings, dx.size, words);
+    else if (g.stride === 2) {
+      // Overlapping stride-2 windows: one thread per 2×2 block of pixels.
+      const blocks = g.n * g.c * Math.ceil(g.h / 2) * Math.ceil(g.w / 2);
+      rt().dispatch(BACKWARD_S2, bindings, blocks, words);
+    } else rt().dispatch(BACKWARD, bindings, dx.size, words);
     return [dx];
   }, [argmax]);
 }
