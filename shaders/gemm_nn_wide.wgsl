@@ -27,10 +27,12 @@ fn store(m: u32, c4: u32, v: vec4f) {
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * 64u;
   let n4 = p.n / 4u;
-  let nb = (n4 + {{V}}u - 1u) / {{V}}u;
+  // Threads per row block: whole runs of L, a run covering L·V vec4 columns interleaved.
+  let nb = (n4 + {{V}}u * {{L}}u - 1u) / ({{V}}u * {{L}}u) * {{L}}u;
   let mb = (p.m + {{R}}u - 1u) / {{R}}u;
   if (i >= nb * mb) { return; }
-  let c0 = (i % nb) * {{V}}u;
+  let t = i % nb;
+  let c0 = (t / {{L}}u) * {{V}}u * {{L}}u + t % {{L}}u;
   let m0 = (i / nb) * {{R}}u;
   let k4 = p.k / 4u;
   // Rows and columns past the edge read clamped (valid) addresses; their results are not stored.

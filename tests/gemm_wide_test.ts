@@ -5,7 +5,7 @@
 import { assertClose, checkGradients } from "./grad_check.ts";
 import { initRuntime } from "../nn/runtime.ts";
 import { Tensor } from "../nn/tensor.ts";
-import { gemm, gemmNnAs, linear, linearReference, WIDE_TILE } from "../nn/ops/linear.ts";
+import { gemm, gemmNnAs, linear, linearReference, WIDE_TILE, wideTile } from "../nn/ops/linear.ts";
 
 function reference(
   a: Float32Array,
@@ -31,8 +31,10 @@ function reference(
 // and enough threads for several workgroups.
 const shapes = [[16, 4, 64], [37, 12, 68], [50, 36, 100], [129, 260, 84], [300, 20, 1000]];
 
-Deno.test("gemm wide tile: uses a 16×16 tile (the shapes below assume it)", () => {
+Deno.test("gemm wide tile: uses a 16×16 tile, runs of 8, 4 and 1 threads (the shapes below assume it)", () => {
   if (WIDE_TILE.r !== 16 || WIDE_TILE.v !== 4) throw new Error("update the test shapes");
+  const runs = [64, 68, 1000].map((n) => wideTile(n).l).join(",");
+  if (runs !== "4,1,8") throw new Error(`update the test shapes (runs ${runs})`);
 });
 
 for (const [m, k, n] of shapes) {
@@ -80,7 +82,7 @@ Deno.test("linear 18×68 → 20: input gradient dy·W through the wide tile", ()
 
 Deno.test("gemm: the wide and 4×8 kernels give bit-identical results (tuning never changes numbers)", async () => {
   await initRuntime();
-  for (const [m, k, n] of [[16, 4, 64], [37, 12, 68], [129, 260, 84]]) {
+  for (const [m, k, n] of [[16, 4, 64], [37, 12, 68], [129, 260, 84], [40, 8, 1000]]) {
     const a = Tensor.from(Float32Array.from({ length: m * k }, (_, i) => Math.sin(i * 0.37)), [
       m,
       k,
