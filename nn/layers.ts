@@ -63,6 +63,19 @@ export class Conv2d extends Module {
       relu: this.relu,
     });
   }
+
+  /**
+   * `forward` then a 2×2 stride-2 max-pool, fused into the convolution's kernels (one dispatch
+   * fewer each way): [N, inChannels, H, W] → [N, outChannels, ⌊H'/2⌋, ⌊W'/2⌋].
+   */
+  forwardMaxPool2(x: Tensor): Tensor {
+    return conv2d(x, this.weight, this.bias, {
+      stride: this.stride,
+      padding: this.padding,
+      relu: this.relu,
+      pool: true,
+    });
+  }
 }
 
 /** Fully connected layer on [batch, features] input; `relu: true` fuses the activation. */

@@ -14,6 +14,10 @@
 //     input gradient, where ch runs over ci and r over co).
 //  3. dst_pad2 = src (masked like job 1) in a second padded layout: the weight gradient and the
 //     input gradient of one convolution want dy padded differently, and one dispatch beats two.
+// With flags bit 2 (the backward of a convolution with a fused 2×2 max-pool), src is the pooled
+// gradient [nc, h/2, w/2] and element (r, c) of the h × w plane is src at (r/2, c/2) where the
+// window's winner idx is this position (else 0; rows and columns past the full windows are 0);
+// the mask msk > 0 then reads the pooled output.
 // nn/ops/conv2d.ts prepends conv2d_tile_common.wgsl (udiv, window).
 struct Layout {
   hp: u32, wp4: u32, pt: u32, pl: u32,
@@ -33,23 +37,39 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> dst_pad: array<vec4f>;
 @group(0) @binding(5) var<storage, read_write> dst_pack: array<vec4f>;
 @group(0) @binding(6) var<storage, read_write> dst_pad2: array<vec4f>;
+@group(0) @binding(7) var<storage, read> idx: array<u32>;
 
 fn put(second: bool, o: u32, v: vec4f) {
   if (second) { dst_pad2[o] = v; } else { dst_pad[o] = v; }
 }
 
-// One dilated row (strided convolutions only): element by element, each from its own vec4.
-fn dilated_row(L: Layout, second: bool, src_row: u32, o: u32) {
+// Element (r, c) of plane `plane` of the source, masked.
+fn src_at(plane: u32, r: u32, c: u32) -> f32 {
+  var f = (plane * p.h + r) * p.w + c;
+  var win = true;
+  if ((p.flags & 4u) != 0u) {
+    // Unpooling: the pooled element of this window, if this position won it.
+    let ph = p.h / 2u;
+    let pw = p.w / 2u;
+    let pr = min(r / 2u, ph - 1u);
+    let pc = min(c / 2u, pw - 1u);
+    f = (plane * ph + pr) * pw + pc;
+    win = r < 2u * ph && c < 2u * pw && idx[f] == (r & 1u) * 2u + (c & 1u);
+  }
+  var x = src[f >> 2u][f & 3u];
+  if ((p.flags & 1u) != 0u && !(msk[f >> 2u][f & 3u] > 0.0)) { x = 0.0; }
+  return select(0.0, x, win);
+}
+
+// One row element by element (dilated for strided convolutions, or unpooled).
+fn element_row(L: Layout, second: bool, plane: u32, sr: u32, o: u32) {
   for (var m = 0u; m < L.wp4; m++) {
     var v = vec4f(0.0);
     for (var e = 0u; e < 4u; e++) {
       let dc = m * 4u + e - L.pl; // wraps around left of the data
       let sc = udiv(min(dc, p.w * L.dil), L.dil);
       let ok = dc < p.w * L.dil && sc * L.dil == dc;
-      let f = src_row * p.w + select(0u, sc, ok);
-      var x = src[f >> 2u][f & 3u];
-      if ((p.flags & 1u) != 0u && !(msk[f >> 2u][f & 3u] > 0.0)) { x = 0.0; }
-      v[e] = select(0.0, x, ok);
+      v[e] = select(0.0, src_at(plane, sr, select(0u, sc, ok)), ok);
     }
     put(second, o + m, v);
   }
@@ -65,8 +85,8 @@ fn pad_row(L: Layout, second: bool, i: u32) {
     for (var m = 0u; m < L.wp4; m++) { put(second, o + m, vec4f(0.0)); }
     return;
   }
-  if (L.dil > 1u) {
-    dilated_row(L, second, plane * p.h + sr, o);
+  if (L.dil > 1u || (p.flags & 4u) != 0u) {
+    element_row(L, second, plane, sr, o);
     return;
   }
   // Flat index of padded column 0 (negative only left of plane 0's first row), split into a

@@ -60,6 +60,37 @@ Deno.test("conv2d with fused ReLU", () => {
   });
 });
 
+// Convolutions with the 2×2 max-pool fused (floor: odd sides drop a row or column) against
+// conv2d → maxPool2d in float64.
+const pooledConvCases = [
+  // A network's first layer (no input gradient): dy is unpooled by a prep.
+  { x: [1, 1, 10, 14], w: [4, 1, 3, 3], stride: 1, padding: 0, relu: true, xGrad: false },
+  { x: [2, 3, 9, 11], w: [5, 3, 3, 3], stride: 1, padding: 1, relu: true },
+  { x: [1, 4, 12, 16], w: [6, 4, 3, 3], stride: 1, padding: 0, relu: true, bias: false },
+  { x: [2, 2, 8, 9], w: [3, 2, 3, 3], stride: 1, padding: 1, relu: false },
+  // 8-row tiles (4 pooled rows per thread).
+  { x: [4, 2, 34, 64], w: [8, 2, 3, 3], stride: 1, padding: 1, relu: true, samples: 160 },
+];
+for (const c of pooledConvCases) {
+  const bias = c.bias ?? true;
+  const o = { stride: c.stride, padding: c.padding, relu: c.relu };
+  Deno.test(`conv2d+pool x[${c.x}] w[${c.w}] p${c.padding} relu=${c.relu} bias=${bias}`, () =>
+    checkGradients({
+      name: "conv2d+pool",
+      inputs: [
+        { shape: c.x, grad: c.xGrad ?? true },
+        { shape: c.w, grad: true },
+        ...(bias ? [{ shape: [c.w[0]], grad: true }] : []),
+      ],
+      gpu: ([x, w, b]) => conv2d(x, w, b ?? null, { ...o, pool: true }),
+      reference: ([x, w, b]) => {
+        const y = conv2dReference(x, c.x, w, c.w, b ?? null, o);
+        return maxPool2dReference(y.data, y.shape, { kernel: 2 }).data;
+      },
+      samples: c.samples,
+    }));
+}
+
 const poolCases = [
   { x: [1, 1, 6, 8], kernel: 2, stride: 2, padding: 0 },
   // Vec4 2×2 path (width a multiple of 4, even height), several planes and rows.

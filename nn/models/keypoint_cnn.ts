@@ -5,7 +5,7 @@
  */
 
 import { Module } from "../module.ts";
-import { Conv2d, Linear, MaxPool2d } from "../layers.ts";
+import { Conv2d, Linear } from "../layers.ts";
 import { convOutSize } from "../ops/conv2d.ts";
 import type { Tensor } from "../tensor.ts";
 import { Rng } from "../../data/rng.ts";
@@ -66,10 +66,8 @@ export function keypointCnnShapes(
 export class KeypointCnn extends Module {
   /** The architecture this instance was built from. */
   readonly config: KeypointCnnConfig;
-  /** The 3×3 conv layers (ReLU fused), one per block. */
+  /** The 3×3 conv layers (ReLU and the block's 2×2 max-pool fused), one per block. */
   readonly convs: Conv2d[];
-  /** The 2×2 max-pool applied after each conv. */
-  readonly pool: MaxPool2d = new MaxPool2d(2);
   /** Hidden fully connected layer (ReLU fused). */
   readonly fc1: Linear;
   /** Output layer. */
@@ -98,7 +96,7 @@ export class KeypointCnn extends Module {
       throw new Error(`facekit: model expects input [N, 1, ${h}, ${w}], got [${x.shape}]`);
     }
     let t = x;
-    for (const conv of this.convs) t = this.pool.forward(conv.forward(t));
+    for (const conv of this.convs) t = conv.forwardMaxPool2(t);
     t = t.reshape([t.shape[0], -1]);
     return this.fc2.forward(this.fc1.forward(t));
   }

@@ -32,6 +32,7 @@ import { kernel, params } from "../kernel.ts";
 import { type BufferBinding, type Kernel, rt } from "../runtime.ts";
 import { Tensor } from "../tensor.ts";
 import { record } from "../autograd.ts";
+import { maxPool2d } from "./maxpool2d.ts";
 import { reduceSum } from "./reduce.ts";
 import { reluBackward as reluMask } from "./relu.ts";
 
@@ -49,6 +50,12 @@ export interface Conv2dOptions {
   padding?: number;
   /** Fuse a ReLU into the forward kernel (the gradient then masks by the output). */
   relu?: boolean;
+  /**
+   * Follow with a 2×2 stride-2 max-pool (floor: a last odd row or column is dropped), fused
+   * into the forward kernel's epilogue where the tiled kernels apply; the output is then the
+   * pooled [N, Co, ⌊H'/2⌋, ⌊W'/2⌋]. Same values and gradients as `maxPool2d(conv2d(…), 2)`.
+   */
+  pool?: boolean;
 }
 
 /** Output size of a convolution or pooling along one axis. */
@@ -147,6 +154,8 @@ interface FwConfig {
   tco: number;
   /** Output rows per thread (TILE_ROWS). */
   py: number;
+  /** Epilogue: 2×2 max-pool, storing pooled values in fy and window positions in fidx. */
+  pool?: boolean;
 }
 
 /** `fn tile_forward` for a configuration (conv2d_tile_forward.wgsl with its holes filled). */
@@ -227,6 +236,27 @@ function forwardFn(f: FwConfig): string {
       );
     }
   }
+  if (f.pool) {
+    store.push(...poolStore(nh, py));
+  } else {
+    store.push(...plainStore(nh, py));
+  }
+  return fill(tileForwardSrc, {
+    PY: py,
+    S: s,
+    TCO: tco,
+    XSTEP: f.scalarX ? 4 * s : s,
+    KK: kk,
+    WINIT: winit.join("\n"),
+    DECL: decl.join("\n"),
+    BODY: body.join("\n"),
+    STORE: store.join("\n"),
+  });
+}
+
+/** Forward epilogue: bias, ReLU and stores masked to the real output. */
+function plainStore(nh: number, py: number): string[] {
+  const store: string[] = [];
   for (let y = 0; y < py; y++) {
     store.push(`  if (oy0 + ${y}u < p.fw.oh) {`);
     for (let x = 0; x < 4; x++) {
@@ -249,17 +279,54 @@ function forwardFn(f: FwConfig): string {
     }
     store.push(`  }`);
   }
-  return fill(tileForwardSrc, {
-    PY: py,
-    S: s,
-    TCO: tco,
-    XSTEP: f.scalarX ? 4 * s : s,
-    KK: kk,
-    WINIT: winit.join("\n"),
-    DECL: decl.join("\n"),
-    BODY: body.join("\n"),
-    STORE: store.join("\n"),
-  });
+  return store;
+}
+
+/**
+ * Pooled forward epilogue: per 2×2 window of the tile, the max of the (biased, ReLU-ed) sums
+ * and its position (0..3, row-major; the first of equal values wins, as maxPool2d), stored for
+ * full windows only (floor).
+ */
+function poolStore(nh: number, py: number): string[] {
+  const store = [
+    "  let ph = p.fw.oh / 2u;",
+    "  let pw = p.fw.ow / 2u;",
+    "  let pplane = ph * pw;",
+    "  let pb = (n * co + co0) * pplane + (oy0 / 2u) * pw + ox0 / 2u;",
+  ];
+  for (let yy = 0; yy < py / 2; yy++) {
+    store.push(`  if (oy0 / 2u + ${yy}u < ph) {`);
+    for (let xx = 0; xx < 2; xx++) {
+      store.push(`    if (ox0 / 2u + ${xx}u < pw) {`, `      let o = pb + ${yy}u * pw + ${xx}u;`);
+      for (let h = 0; h < nh; h++) {
+        const at = (q: number) => `a${h}_${2 * yy + (q >> 1)}_${2 * xx + (q & 1)}`;
+        store.push(
+          `      var m${h} = ${at(0)} + b${h};`,
+          `      if (relu) { m${h} = max(m${h}, vec4f(0.0)); }`,
+          `      var k${h} = vec4u(0u);`,
+        );
+        for (let q = 1; q < 4; q++) {
+          store.push(
+            `      var v${h}_${q} = ${at(q)} + b${h};`,
+            `      if (relu) { v${h}_${q} = max(v${h}_${q}, vec4f(0.0)); }`,
+            `      let g${h}_${q} = v${h}_${q} > m${h};`,
+            `      m${h} = select(m${h}, v${h}_${q}, g${h}_${q});`,
+            `      k${h} = select(k${h}, vec4u(${q}u), g${h}_${q});`,
+          );
+        }
+        for (let c = 0; c < 4; c++) {
+          const j = 4 * h + c;
+          const st = `fy[o + ${j}u * pplane] = m${h}.${LANE[c]}; fidx[o + ${j}u * pplane] = k${h}.${
+            LANE[c]
+          };`;
+          store.push(j === 0 ? `      ${st}` : `      if (co0 + ${j}u < co) { ${st} }`);
+        }
+      }
+      store.push(`    }`);
+    }
+    store.push(`  }`);
+  }
+  return store;
 }
 
 /** Configuration of one generated weight-gradient function. */
@@ -423,12 +490,12 @@ function weightBinding(mode: WeightMode): Bindings[number] {
 }
 
 /**
- * Forward tile kernel: bindings fx, fwt, [fbias], fy; uniform FwParams. Also the input
+ * Forward tile kernel: bindings fx, fwt, [fbias], fy, [fidx]; uniform FwParams. Also the input
  * gradient (no bias).
  */
 function forwardKernel(f: FwConfig): Kernel {
   const name = `conv2d_tile_${f.bias ? "forward" : "grad_input"}_${f.kh}x${f.kw}_s${f.s}` +
-    `_${f.weights}${f.scalarX ? "_xs" : ""}_${f.tco}x${f.py}`;
+    `_${f.weights}${f.scalarX ? "_xs" : ""}_${f.tco}x${f.py}${f.pool ? "_pool" : ""}`;
   return cached(name, () =>
     shader(
       "fw: FwParams",
@@ -437,6 +504,7 @@ function forwardKernel(f: FwConfig): Kernel {
         weightBinding(f.weights),
         ...(f.bias ? [["fbias", "f32", "read"] as Bindings[number]] : []),
         ["fy", "f32", "read_write"],
+        ...(f.pool ? [["fidx", "u32", "read_write"] as Bindings[number]] : []),
       ],
       [forwardFn(f)],
       "  tile_forward(i);",
@@ -519,7 +587,9 @@ function vec4View(t: Tensor): BufferBinding {
 /**
  * One prep dispatch: pads `src` ([planes, h, w], masked by `mask > 0` when given, dilated by
  * `dil`) into a new tensor with layout `pad` (and, when `second` is given, into a second tensor
- * with that layout), and packs `weight` (when `pack` is given) into vec4s of 4 channels.
+ * with that layout), and packs `weight` (when `pack` is given) into vec4s of 4 channels. With
+ * `unpool` (window positions of a fused 2×2 max-pool), src and mask are the pooled
+ * [planes, h/2, w/2] gradient and output, unpooled on the way.
  */
 function prep(
   src: Tensor,
@@ -533,6 +603,7 @@ function prep(
   pack: "forward" | "flipped" | null,
   dil = 1,
   second: { pad: Padded; dil: number } | null = null,
+  unpool: Tensor | null = null,
 ): { padded: Tensor; packed: Tensor | null; padded2: Tensor | null } {
   const padded = Tensor.empty([planes, pad.hp, pad.wp4 * 4]);
   // Without a second layout, job 3 has no threads and binding 6 gets a scratch tensor (two
@@ -557,13 +628,14 @@ function prep(
       padded.binding,
       packed.binding,
       padded2.binding,
+      (unpool ?? src).binding,
     ],
     first[5] + packThreads + other[5],
     params([
       planes,
       h,
       w,
-      (mask ? 1 : 0) | (pack === "flipped" ? 2 : 0),
+      (mask ? 1 : 0) | (pack === "flipped" ? 2 : 0) | (unpool ? 4 : 0),
       nch,
       red,
       kk,
@@ -693,12 +765,14 @@ function gradPadding(g: Geometry, fast: boolean): { gw: Padded; gi: Padded | nul
 }
 
 /**
- * Split-K chunks for the weight gradient: none while the 4-channel × 1-input-channel threads
- * alone fill a few workgroups for the cores (a split costs a reduce dispatch), else enough to
- * reach TILE_TARGET_THREADS.
+ * Split-K chunks for the weight gradient: none while the threads alone fill a few workgroups
+ * for the cores, or while each thread's whole sum is under SPLIT_MIN_FMAS (a split costs a
+ * reduce dispatch, more than that much work on llvmpipe); else enough to reach
+ * TILE_TARGET_THREADS, each chunk keeping at least SPLIT_MIN_FMAS.
  */
 const TILE_TARGET_THREADS = 2048;
 const TILE_UNSPLIT_THREADS = 48;
+const SPLIT_MIN_FMAS = Number(Deno.env.get("SMF") ?? 0);
 
 /**
  * Input channels up to which the weight gradient of a layer whose input needs no gradient
@@ -722,7 +796,10 @@ function gwPlan(g: Geometry) {
   const ncb = ceil(g.co, tco);
   const perChunk = ncb * ceil(g.ci, tci);
   const rows = g.n * g.oh;
-  const want = perChunk >= TILE_UNSPLIT_THREADS ? 1 : ceil(TILE_TARGET_THREADS, perChunk);
+  const fmas = rows * ceil(g.ow, 4) * tco * tci * g.kh * g.kw * 4;
+  const want = perChunk >= TILE_UNSPLIT_THREADS
+    ? 1
+    : Math.min(ceil(TILE_TARGET_THREADS, perChunk), Math.max(1, Math.floor(fmas / SPLIT_MIN_FMAS)));
   const rowsPerChunk = ceil(rows, Math.max(1, Math.min(rows, want)));
   const chunks = ceil(rows, rowsPerChunk);
   return { tco, tci, ncb, perChunk, rowsPerChunk, chunks };
@@ -738,8 +815,10 @@ function tiledBackward(
   xr: Rows,
   g: Geometry,
   relu: boolean,
+  unpool: Tensor | null,
 ): (Tensor | null)[] {
-  const rawDy = !x.requiresGrad && g.ci <= RAW_DY_MAX_CI;
+  // dy is pooled when `unpool` is given: only a prep can unpool it.
+  const rawDy = !x.requiresGrad && g.ci <= RAW_DY_MAX_CI && !unpool;
   let fast = x.requiresGrad && fastGradInput(g);
   const gi = gradPadding(g, fast).gi;
   if (gi && !fits(g.n * g.co * gi.hp * gi.wp4 * 16)) fast = false;
@@ -766,6 +845,7 @@ function tiledBackward(
       fast ? "flipped" : null,
       1,
       second,
+      unpool,
     );
     dyp = p.padded;
     wq = p.packed;
@@ -865,8 +945,17 @@ export function conv2d(
 ): Tensor {
   const g = geometry(x.shape, weight.shape, o);
   if (bias && bias.size !== g.co) throw new Error(`facekit: conv2d bias must have ${g.co} values`);
-  if (!tiledFits(g)) return directConv2d(x, weight, bias, g, !!o.relu);
-  const y = Tensor.empty([g.n, g.co, g.oh, g.ow]);
+  if (o.pool && (g.oh < 2 || g.ow < 2)) {
+    throw new Error(`facekit: conv2d output ${g.oh}×${g.ow} is too small for a 2×2 max-pool`);
+  }
+  if (!tiledFits(g)) {
+    const y = directConv2d(x, weight, bias, g, !!o.relu);
+    return o.pool ? maxPool2d(y, { kernel: 2 }) : y;
+  }
+  const pool = !!o.pool;
+  const y = Tensor.empty(pool ? [g.n, g.co, g.oh >> 1, g.ow >> 1] : [g.n, g.co, g.oh, g.ow]);
+  // Window positions of the fused max-pool (u32 in f32-sized slots).
+  const idx = pool ? Tensor.empty(y.shape) : null;
   const flags = (bias ? 1 : 0) | (o.relu ? 2 : 0);
   const tile = fwTile(outputDims(g));
   let xr = inPlaceRows(g, tile);
@@ -889,22 +978,23 @@ export function conv2d(
       weights: w.mode,
       bias: true,
       ...tile,
+      pool,
     }),
-    [xt.binding, w.binding, (bias ?? weight).binding, y.binding],
+    [xt.binding, w.binding, (bias ?? weight).binding, y.binding, ...(idx ? [idx.binding] : [])],
     fw[FW_WORDS - 1],
     params(fw),
   );
   wp?.dispose();
   // The weight gradient reads the input as the forward did; a padded copy lives until the
   // backward pass has run.
-  const saved = xt !== x ? [xt] : [];
+  const saved = [...(xt !== x ? [xt] : []), ...(idx ? [idx] : [])];
   const inputs = bias ? [x, weight, bias] : [x, weight];
   const rows = xr;
   return record(
     y,
     "conv2d",
     inputs,
-    (dy) => tiledBackward(dy, x, weight, bias, y, xt, rows, g, !!o.relu),
+    (dy) => tiledBackward(dy, x, weight, bias, y, xt, rows, g, !!o.relu, idx),
     saved,
   );
 }
