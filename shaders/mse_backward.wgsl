@@ -10,6 +10,5 @@ struct Params { n: u32 }
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * 64u;
   if (i >= p.n) { return; }
-  // Rounded as mse_forward.wgsl's gradient: a ones seed gives the same bits.
-  dpred[i] = dloss[0] * ((2.0 / f32(p.n)) * (pred[i] - tgt[i]));
+  dpred[i] = dloss[0] * 2.0 * (pred[i] - tgt[i]) / f32(p.n);
 }
