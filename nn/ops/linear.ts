@@ -36,21 +36,25 @@ export interface WideTile {
 }
 
 /**
- * The tile gemm() uses for large row-major shapes. On llvmpipe 16×16 ran about 2× the 4×8 vec4
- * kernel at 1024³; 32×16, 16×32, 32×32, 64×16, k-unrolling by 8 and summed (non-fma) updates
- * measured the same within noise.
+ * Register tiles (rows × vec4 columns of C per thread) of the wide kernels gemm() chooses from
+ * for large row-major shapes. On llvmpipe (quiet machine, 1024³, columns interleaved): 16×16
+ * 27 GFLOP/s, 32×32 34–37; 32×16, 16×32, 64×16 and 48×32 no better, 8×32, 24×16, 48×16, 32×8
+ * and 64×8 slower, and 64×32 or 32×64 take minutes to compile. Big tiles suit a CPU adapter (spilled accumulators cost less than loads);
+ * a GPU wants small ones, which the autotuner finds.
  */
-export const WIDE_TILE = { r: 16, v: 4 };
+export const WIDE_TILES = { wide: { r: 16, v: 4 }, wide32: { r: 32, v: 8 } } as const;
+/** The 16×16 tile (tests assume its shape). */
+export const WIDE_TILE = WIDE_TILES.wide;
 
 /**
- * The wide tile for n columns: runs of 8 interleaved threads (1024³: 14 → 16 GFLOP/s here), or
- * the largest shorter run that leaves under 1/8 of the columns idle. Every run length computes
- * each element with the same expression, so the results are bit-identical.
+ * The tile for n columns: runs of 8 interleaved threads (1024³, 16×16: 14 → 16 GFLOP/s here),
+ * or the largest shorter run that leaves under 1/8 of the columns idle. Every run length and
+ * tile computes each element with the same expression, so the results are bit-identical.
  */
-export function wideTile(n: number): WideTile {
+export function wideTile(n: number, base: { r: number; v: number } = WIDE_TILE): WideTile {
   const n4 = n / 4;
-  const fits = (l: number) => Math.ceil(n4 / (WIDE_TILE.v * l)) * WIDE_TILE.v * l - n4 <= n4 / 8;
-  return { ...WIDE_TILE, l: [8, 4, 2].find(fits) ?? 1 };
+  const fits = (l: number) => Math.ceil(n4 / (base.v * l)) * base.v * l - n4 <= n4 / 8;
+  return { ...base, l: [8, 4, 2].find(fits) ?? 1 };
 }
 
 const wideKernels = new Map<string, Kernel>();
@@ -135,8 +139,8 @@ export function gemm(
   // Row-major A and B with k and n multiples of 4: vec4 kernels.
   if (rowMajorA && b.sc === 1 && b.sr === n && k % 4 === 0 && n % 4 === 0) {
     const variant = nnVariant(m, n, k);
-    if (variant === "wide") {
-      const t = wideTile(n);
+    if (variant !== "vec4") {
+      const t = wideTile(n, WIDE_TILES[variant]);
       rt().dispatch(
         gemmWideKernel(t),
         [
@@ -187,28 +191,37 @@ export function gemm(
   return c;
 }
 
-/** Row-major GEMM kernels: the 4×8-tile one or the wide-tile one. */
-type NnVariant = "vec4" | "wide";
+/** Row-major GEMM kernels: the 4×8-tile one or a wide-tile one (WIDE_TILES). */
+export type NnVariant = "vec4" | keyof typeof WIDE_TILES;
 
 /** Power-of-two bucket of a dimension: the autotuner's shape class. */
 const bucket = (d: number) => 2 ** Math.round(Math.log2(Math.max(1, d)));
 
 /**
- * The row-major kernel for a shape: tuned per adapter where both are plausible, else by the
- * rule measured on llvmpipe (the wide tile wins for m ≥ 16, n ≥ 64: about even at 16×96×256,
- * 2× at 1024³; batch-1 layers keep 4×8 tiles).
+ * The row-major kernel for a shape: tuned per adapter where several are plausible, else by the
+ * rule measured on llvmpipe (the 16×16 tile wins for m ≥ 16, n ≥ 64: about even at 16×96×256,
+ * 2.5× at 1024³, where 32×32 wins again; batch-1 layers keep 4×8 tiles).
  */
 function nnVariant(m: number, n: number, k: number): NnVariant {
   if (m < 8 || n < 32) return "vec4";
-  const fallback: NnVariant = m >= 16 && n >= 64 ? "wide" : "vec4";
+  const fallback: NnVariant = m >= 256 && n >= 256
+    ? "wide32"
+    : m >= 16 && n >= 64
+    ? "wide"
+    : "vec4";
   const [bm, bn, bk] = [bucket(m), bucket(n), bucket(k)];
-  return autotuner().choose(`gemm_nn:${bm}x${bn}x${bk}`, fallback, () => {
+  // "gemm_nn2": the candidate list grew (wide32), so earlier cached choices are not reused.
+  return autotuner().choose(`gemm_nn2:${bm}x${bn}x${bk}`, fallback, () => {
     // Representative operands of the bucket's size (multiples of 4 as the kernels need).
     const [tm, tn, tk] = [bm, Math.max(4, bn), Math.max(4, bk)];
     const a = Tensor.from(new Float32Array(tm * tk).fill(0.5), [tm, tk]);
     const b = Tensor.from(new Float32Array(tk * tn).fill(0.25), [tk, tn]);
     const out = Tensor.empty([tm, tn]);
-    const variants: NnVariant[] = ["vec4", "wide"];
+    const variants: NnVariant[] = [
+      "vec4",
+      "wide",
+      ...(bm >= 32 && bn >= 128 ? ["wide32" as const] : []),
+    ];
     return variants.map((v): Candidate => ({
       name: v,
       run: () => gemmNnAs(v, tm, tn, tk, a, b, out),
@@ -227,8 +240,8 @@ export function gemmNnAs(
   b: Tensor,
   c: Tensor,
 ) {
-  if (v === "wide") {
-    const t = wideTile(n);
+  if (v !== "vec4") {
+    const t = wideTile(n, WIDE_TILES[v]);
     rt().dispatch(
       gemmWideKernel(t),
       [vec4Binding(a, m * k), vec4Binding(b, k * n), vec4Binding(a, m * k), vec4Binding(c, m * n)],
