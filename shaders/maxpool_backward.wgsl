@@ -1,13 +1,6 @@
 // dx[plane, iy, ix] = sum of dy over the output windows whose argmax is this pixel.
 // A gather over the windows that can contain the pixel: no atomics, overlap-safe.
-struct Params {
-  planes: u32, h: u32, w: u32, oh: u32,
-  ow: u32, k: u32, stride: u32, pad: u32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> argmax: array<u32>;
-@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+// Params and bindings: maxpool_backward_bindings.wgsl.
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

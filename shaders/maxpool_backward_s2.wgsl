@@ -4,14 +4,7 @@
 // four pixels' flat indices, so there is no division per pixel and each argmax and dy value is
 // loaded about once per block instead of once per pixel that could own it. Deterministic, every
 // input pixel written exactly once (zero when it won no window).
-struct Params {
-  planes: u32, h: u32, w: u32, oh: u32,
-  ow: u32, k: u32, stride: u32, pad: u32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> argmax: array<u32>;
-@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+// Params and bindings: maxpool_backward_bindings.wgsl.
 
 // fn udiv(i, d) comes from udiv.wgsl.
 

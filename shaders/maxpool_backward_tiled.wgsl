@@ -3,14 +3,7 @@
 // the last window row/column also zero the input pixels no window covers. Each input pixel is
 // written exactly once, with 2 loads per window instead of 2 per pixel (loads dominate on
 // software adapters).
-struct Params {
-  planes: u32, h: u32, w: u32, oh: u32,
-  ow: u32, k: u32, stride: u32, pad: u32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> argmax: array<u32>;
-@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+// Params and bindings: maxpool_backward_bindings.wgsl.
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

@@ -27,8 +27,9 @@ import tileForwardSrc from "../../shaders/conv2d_tile_forward.wgsl" with { type:
 import tileGradWeightSrc from "../../shaders/conv2d_tile_grad_weight.wgsl" with {
   type: "text",
 };
-import tileCommonSrc from "../../shaders/conv2d_tile_common.wgsl" with { type: "text" };
-import { kernel, params } from "../kernel.ts";
+import windowSrc from "../../shaders/conv2d_tile_common.wgsl" with { type: "text" };
+import udivSrc from "../../shaders/udiv.wgsl" with { type: "text" };
+import { fillTemplate, kernel, params } from "../kernel.ts";
 import { type BufferBinding, type Kernel, rt } from "../runtime.ts";
 import { Tensor } from "../tensor.ts";
 import { record } from "../autograd.ts";
@@ -39,6 +40,8 @@ import { reluBackward as reluMask } from "./relu.ts";
 const FORWARD = kernel("conv2d_forward", forwardSrc);
 const GRAD_INPUT = kernel("conv2d_grad_input", gradInputSrc);
 const GRAD_WEIGHT = kernel("conv2d_grad_weight", gradWeightSrc);
+/** Helpers (udiv, window) every tiled convolution kernel and the prep share. */
+const tileCommonSrc = udivSrc + windowSrc;
 const PACK = kernel("conv2d_pack", tileCommonSrc + packSrc);
 const REDUCE = kernel("conv2d_reduce", reduceSrc);
 
@@ -122,13 +125,6 @@ function cached(name: string, make: () => string): Kernel {
   let k = tileKernels.get(name);
   if (!k) tileKernels.set(name, k = kernel(name, make(), TILE_WG));
   return k;
-}
-
-function fill(template: string, holes: Record<string, string | number>): string {
-  return template.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
-    if (!(key in holes)) throw new Error(`facekit: no value for template hole ${key}`);
-    return String(holes[key]);
-  });
 }
 
 const LANE = "xyzw";
@@ -241,7 +237,7 @@ function forwardFn(f: FwConfig): string {
   } else {
     store.push(...plainStore(nh, py));
   }
-  return fill(tileForwardSrc, {
+  return fillTemplate(tileForwardSrc, {
     PY: py,
     S: s,
     TCO: tco,
@@ -436,7 +432,7 @@ function gradWeightFn(f: GwConfig): string {
       `  }`,
     );
   }
-  return fill(tileGradWeightSrc, {
+  return fillTemplate(tileGradWeightSrc, {
     S: s,
     KK: kk,
     TCO: tco,

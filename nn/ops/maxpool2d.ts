@@ -11,6 +11,9 @@ import forward2x2Src from "../../shaders/maxpool2x2_forward.wgsl" with { type: "
 import backward2x2Src from "../../shaders/maxpool2x2_backward.wgsl" with { type: "text" };
 import backwardS2Src from "../../shaders/maxpool_backward_s2.wgsl" with { type: "text" };
 import udivSrc from "../../shaders/udiv.wgsl" with { type: "text" };
+import backwardBindingsSrc from "../../shaders/maxpool_backward_bindings.wgsl" with {
+  type: "text",
+};
 import { kernel, params } from "../kernel.ts";
 import { rt } from "../runtime.ts";
 import { Tensor } from "../tensor.ts";
@@ -18,11 +21,11 @@ import { record } from "../autograd.ts";
 import { convOutSize } from "./conv2d.ts";
 
 const FORWARD = kernel("maxpool_forward", forwardSrc);
-const BACKWARD = kernel("maxpool_backward", backwardSrc);
-const BACKWARD_TILED = kernel("maxpool_backward_tiled", tiledBackwardSrc);
+const BACKWARD = kernel("maxpool_backward", backwardBindingsSrc + backwardSrc);
+const BACKWARD_TILED = kernel("maxpool_backward_tiled", backwardBindingsSrc + tiledBackwardSrc);
 const FORWARD_2X2 = kernel("maxpool2x2_forward", udivSrc + forward2x2Src);
 const BACKWARD_2X2 = kernel("maxpool2x2_backward", udivSrc + backward2x2Src);
-const BACKWARD_S2 = kernel("maxpool_backward_s2", udivSrc + backwardS2Src);
+const BACKWARD_S2 = kernel("maxpool_backward_s2", udivSrc + backwardBindingsSrc + backwardS2Src);
 
 /** Pooling hyper-parameters. */
 export interface MaxPool2dOptions {
