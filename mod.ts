@@ -60,6 +60,7 @@ export { gemm, linear, linearReference, type Operand } from "./nn/ops/linear.ts"
 export { mseLoss, mseLossReference } from "./nn/ops/mse_loss.ts";
 export { add, addInPlace, copy, fill, fillInPlace, mul, sub } from "./nn/ops/elementwise.ts";
 export { reduceSum } from "./nn/ops/reduce.ts";
+export { type KernelTime, profileStep } from "./nn/profile.ts";
 export { Adam, type AdamOptions, Optimizer, Sgd, type SgdOptions } from "./nn/optim.ts";
 export {
   type DecodedSafetensors,

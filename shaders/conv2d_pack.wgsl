@@ -67,7 +67,8 @@ fn element_row(L: Layout, second: bool, plane: u32, sr: u32, o: u32) {
     var v = vec4f(0.0);
     for (var e = 0u; e < 4u; e++) {
       let dc = m * 4u + e - L.pl; // wraps around left of the data
-      let sc = udiv(min(dc, p.w * L.dil), L.dil);
+      var sc = dc;
+      if (L.dil > 1u) { sc = udiv(min(dc, p.w * L.dil), L.dil); }
       let ok = dc < p.w * L.dil && sc * L.dil == dc;
       v[e] = select(0.0, src_at(plane, sr, select(0u, sc, ok)), ok);
     }
