@@ -13,26 +13,43 @@ export class UsageError extends Error {
   }
 }
 
-/** Parses `args` with string/boolean options; unknown flags are errors. */
+/**
+ * Parses `args` with string/boolean options; unknown flags, and more than `maxPositionals`
+ * plain arguments (a forgotten `--data` before a path, say), are errors. A negative number
+ * after a string flag (`--epochs -1`) is taken as its value, so the flag's own range check
+ * explains what is wrong.
+ */
 export function parseFlags(
   args: string[],
   strings: string[],
   booleans: string[],
+  maxPositionals = 0,
 ): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
   const options: Record<string, { type: "string" | "boolean" }> = {};
   for (const s of strings) options[s] = { type: "string" };
   for (const b of booleans) options[b] = { type: "boolean" };
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const next = args[i + 1];
+    if (strings.includes(args[i].slice(2)) && next !== undefined && /^-[\d.]/.test(next)) {
+      joined.push(`${args[i]}=${next}`);
+      i++;
+    } else joined.push(args[i]);
+  }
+  let parsed;
   try {
-    const { values, positionals } = parseArgs({
-      args,
-      options,
-      allowPositionals: true,
-      strict: true,
-    });
-    return { values: values as Record<string, string | boolean | undefined>, positionals };
+    parsed = parseArgs({ args: joined, options, allowPositionals: true, strict: true });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  const { values, positionals } = parsed;
+  if (positionals.length > maxPositionals) {
+    const extra = positionals[maxPositionals];
+    throw new UsageError(
+      `unexpected argument "${extra}" (values follow their flag, e.g. --data DIR)`,
+    );
+  }
+  return { values: values as Record<string, string | boolean | undefined>, positionals };
 }
 
 /** A numeric flag in [min, max] (integer when `integer`), or `fallback` when absent. */
@@ -59,6 +76,13 @@ export function numberFlag(
 
 /** Runs a task's main, printing usage and data errors as one clear message (exit code 1/2). */
 export async function runMain(main: () => Promise<void>): Promise<void> {
+  // `deno task` runs in the folder of deno.json; relative paths mean the caller's folder.
+  const callerDir = Deno.env.get("INIT_CWD");
+  if (callerDir) {
+    try {
+      Deno.chdir(callerDir);
+    } catch { /* a stale INIT_CWD: stay where deno task put us */ }
+  }
   try {
     await main();
   } catch (e) {

@@ -210,6 +210,7 @@ export async function main(args: string[]): Promise<void> {
     args,
     ["model", "box", "labels", "out", "batch"],
     ["csv", "help"],
+    Infinity,
   );
   if (values.help) return console.log(USAGE);
   if (typeof values.model !== "string" || images.length === 0) throw new UsageError(USAGE);
@@ -319,9 +320,4 @@ export async function main(args: string[]): Promise<void> {
   }
 }
 
-if (import.meta.main) {
-  // `deno task` runs in the folder of deno.json; relative paths mean the caller's folder.
-  const callerDir = Deno.env.get("INIT_CWD");
-  if (callerDir) Deno.chdir(callerDir);
-  await runMain(() => main(Deno.args));
-}
+if (import.meta.main) await runMain(() => main(Deno.args));

@@ -313,6 +313,7 @@ export async function main(args: string[]): Promise<void> {
     args,
     ["data", "epochs", "lr", "batch", "seed", "out", "lr-schedule"],
     ["augment", "no-augment", "quiet", "help"],
+    1,
   );
   const name = positionals[0];
   if (values.help || (name !== "nose" && name !== "face")) {

@@ -171,7 +171,7 @@ export function serveWeb(
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseFlags(Deno.args, ["port", "host", "runs"], [
+  const { values } = parseFlags(Deno.args, ["port", "host", "runs"], [
     "no-serve",
     "help",
   ]);
@@ -182,7 +182,6 @@ async function main(): Promise<void> {
     );
     return;
   }
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const port = numberFlag(values, "port", 8000, { min: 0, max: 65535, integer: true });
   const hostname = typeof values.host === "string" ? values.host : "127.0.0.1";
   const cwd = Deno.env.get("INIT_CWD") ?? Deno.cwd();
