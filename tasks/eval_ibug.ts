@@ -77,6 +77,14 @@ export async function main(args: string[]): Promise<void> {
       r.baselineMae.toFixed(3)
     } px`,
   );
+  // The CSV names no images, only positions: rows for other faces (or another order) still
+  // parse. A score far worse than placing the mean shape in the box usually means that.
+  if (r.nme > 2 * r.baselineNme) {
+    console.error(
+      `warning: NME is over twice the mean-shape baseline; check that ${values.pred} was ` +
+        `predicted for the faces of ${values.labels}, in its order`,
+    );
+  }
 }
 
 if (import.meta.main) await runMain(() => main(Deno.args));
