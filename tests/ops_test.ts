@@ -7,7 +7,7 @@ import { initRuntime, rt } from "../nn/runtime.ts";
 import { Tensor, tidy } from "../nn/tensor.ts";
 import { conv2d, conv2dReference } from "../nn/ops/conv2d.ts";
 import { maxPool2d, maxPool2dReference } from "../nn/ops/maxpool2d.ts";
-import { relu, reluReference } from "../nn/ops/relu.ts";
+import { relu, reluBackward, reluReference } from "../nn/ops/relu.ts";
 import { gemm, linear, linearReference } from "../nn/ops/linear.ts";
 import { mseLoss, mseLossReference } from "../nn/ops/mse_loss.ts";
 import { add, mul, sub } from "../nn/ops/elementwise.ts";
@@ -137,6 +137,8 @@ for (
     [1, 16, 5],
     [1, 12, 2],
     [1, 20, 64],
+    // Batch 1, both sides multiples of 4: the one-dispatch backward (ragged 8-column tiles).
+    [1, 36, 12],
   ]
 ) {
   for (const fused of [false, true]) {
@@ -152,6 +154,30 @@ for (
       }));
   }
 }
+
+Deno.test("linear at batch 1: the one-dispatch backward equals mask + GEMM + outer product bit for bit", async () => {
+  await initRuntime();
+  const [k, n] = [44, 16];
+  const val = (len: number, f: number) =>
+    Float32Array.from({ length: len }, (_, i) => Math.sin(i * f));
+  for (const fused of [false, true]) {
+    const x = Tensor.from(val(k, 0.7), [1, k], true);
+    const w = Tensor.from(val(n * k, 0.13), [n, k], true);
+    const b = Tensor.from(val(n, 1.9), [n], true);
+    const dy = Tensor.from(val(n, 2.3), [1, n]);
+    const y = linear(x, w, b, { relu: fused });
+    y.kept = true;
+    y.backward(dy);
+    const g = fused ? reluBackward(y, dy) : dy;
+    const dx = gemm(1, k, n, { t: g, sr: n, sc: 1 }, { t: w, sr: k, sc: 1 });
+    const dw = gemm(n, k, 1, { t: g, sr: 1, sc: n }, { t: x, sr: k, sc: 1 });
+    deepStrictEqual(await x.grad!.read(), await dx.read());
+    deepStrictEqual(await w.grad!.read(), await dw.read());
+    deepStrictEqual(await b.grad!.read(), await g.read());
+    for (const t of [x.grad!, w.grad!, b.grad!, x, w, b, dy, y, dx, dw]) t.dispose();
+    if (g !== dy) g.dispose();
+  }
+});
 
 Deno.test("mseLoss", () =>
   checkGradients({

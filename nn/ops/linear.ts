@@ -9,6 +9,7 @@ import gemmVec4Src from "../../shaders/gemm_nn_vec4.wgsl" with { type: "text" };
 import gemmWideSrc from "../../shaders/gemm_nn_wide.wgsl" with { type: "text" };
 import gemmNtSrc from "../../shaders/gemm_nt_vec4.wgsl" with { type: "text" };
 import outerSrc from "../../shaders/outer_product.wgsl" with { type: "text" };
+import backwardB1Src from "../../shaders/linear_backward_b1.wgsl" with { type: "text" };
 import { autotuner, type Candidate } from "../autotune.ts";
 import { fillTemplate, kernel, params } from "../kernel.ts";
 import { type Kernel, rt } from "../runtime.ts";
@@ -21,6 +22,7 @@ const GEMM = kernel("gemm", gemmSrc);
 const GEMM_NN_VEC4 = kernel("gemm_nn_vec4", gemmVec4Src);
 const GEMM_NT_VEC4 = kernel("gemm_nt_vec4", gemmNtSrc);
 const OUTER = kernel("outer_product", outerSrc);
+const BACKWARD_B1 = kernel("linear_backward_b1", backwardB1Src);
 
 /** Register tile of the wide GEMM kernel: rows × vec4 columns of C per thread. */
 export interface WideTile {
@@ -263,6 +265,43 @@ function vec4Binding(t: Tensor, elements: number) {
   return { buffer: t.buffer, size: Math.ceil(elements / 4) * 16 };
 }
 
+/**
+ * The batch-1 backward in one dispatch (linear_backward_b1.wgsl) instead of the ReLU mask, the
+ * input-gradient GEMM and the outer product: [dx, dW, db], the same bits as those kernels.
+ */
+function backwardBatch1(
+  dy: Tensor,
+  y: Tensor,
+  x: Tensor,
+  weight: Tensor,
+  hasBias: boolean,
+  relu: boolean,
+): (Tensor | null)[] {
+  const [n, k] = weight.shape;
+  const dw = Tensor.empty([n, k]);
+  const db = Tensor.empty([n]);
+  // Without an input gradient its binding gets a scratch tensor and no threads.
+  const dx = Tensor.empty(x.requiresGrad ? [1, k] : [4]);
+  const xThreads = x.requiresGrad ? Math.ceil(k / 8) : 0;
+  rt().dispatch(
+    BACKWARD_B1,
+    [
+      vec4Binding(dy, n),
+      vec4Binding(y, n),
+      vec4Binding(x, k),
+      vec4Binding(weight, n * k),
+      vec4Binding(dw, n * k),
+      db.binding,
+      dx.binding,
+    ],
+    (n / 4) * (k / 4) + xThreads,
+    params([n, k, relu ? 1 : 0, xThreads]),
+  );
+  if (!hasBias) db.dispose();
+  if (!x.requiresGrad) dx.dispose();
+  return [x.requiresGrad ? dx : null, dw, hasBias ? db : null];
+}
+
 /** `x·Wᵀ + b` for x [batch, in], W [out, in], b [out]; `relu` fuses a ReLU. */
 export function linear(
   x: Tensor,
@@ -284,6 +323,9 @@ export function linear(
   });
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(y, "linear", inputs, (dy) => {
+    if (m === 1 && n % 4 === 0 && k % 4 === 0) {
+      return backwardBatch1(dy, y, x, weight, !!bias, !!opt.relu);
+    }
     const g = opt.relu ? reluBackward(y, dy) : dy;
     const grads = [
       // dx[m×k] = dy[m×n] · W[n×k]
