@@ -137,7 +137,8 @@ for (
     [1, 16, 5],
     [1, 12, 2],
     [1, 20, 64],
-    // Batch 1, both sides multiples of 4: the one-dispatch backward (ragged 8-column tiles).
+    // Batch 1 with k a multiple of 4: the one-dispatch backward (ragged 8-column tiles; n = 5
+    // and 2 above take its gemm.wgsl-like branch).
     [1, 36, 12],
   ]
 ) {
@@ -157,10 +158,11 @@ for (
 
 Deno.test("linear at batch 1: the one-dispatch backward equals mask + GEMM + outer product bit for bit", async () => {
   await initRuntime();
-  const [k, n] = [44, 16];
   const val = (len: number, f: number) =>
     Float32Array.from({ length: len }, (_, i) => Math.sin(i * f));
-  for (const fused of [false, true]) {
+  // n = 16 sums like gemm_nn_vec4, n = 6 like gemm.wgsl (the kernels gemm() picks).
+  const cases = [[44, 16, false], [44, 16, true], [36, 6, false], [36, 6, true]] as const;
+  for (const [k, n, fused] of cases) {
     const x = Tensor.from(val(k, 0.7), [1, k], true);
     const w = Tensor.from(val(n * k, 0.13), [n, k], true);
     const b = Tensor.from(val(n, 1.9), [n], true);

@@ -282,7 +282,7 @@ function backwardBatch1(
   const db = Tensor.empty([n]);
   // Without an input gradient its binding gets a scratch tensor and no threads.
   const dx = Tensor.empty(x.requiresGrad ? [1, k] : [4]);
-  const xThreads = x.requiresGrad ? Math.ceil(k / 8) : 0;
+  const xThreads = x.requiresGrad ? (n % 4 === 0 ? Math.ceil(k / 8) : k / 4) : 0;
   rt().dispatch(
     BACKWARD_B1,
     [
@@ -294,7 +294,7 @@ function backwardBatch1(
       db.binding,
       dx.binding,
     ],
-    (n / 4) * (k / 4) + xThreads,
+    Math.ceil(n / 4) * (k / 4) + xThreads,
     params([n, k, relu ? 1 : 0, xThreads]),
   );
   if (!hasBias) db.dispose();
@@ -323,7 +323,7 @@ export function linear(
   });
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(y, "linear", inputs, (dy) => {
-    if (m === 1 && n % 4 === 0 && k % 4 === 0) {
+    if (m === 1 && k % 4 === 0) {
       return backwardBatch1(dy, y, x, weight, !!bias, !!opt.relu);
     }
     const g = opt.relu ? reluBackward(y, dy) : dy;
