@@ -56,10 +56,17 @@ export function parseAsf(text: string, fileName: string, expectedPoints?: number
     }
     if (imageName !== null) fail(`${where}: point line after the image name "${imageName}"`);
     if (cols.length < 4) fail(`${where}: expected at least 4 columns, got ${cols.length}`);
+    // Decimal numbers only: Number() would also take "0x1" or "" as coordinates.
+    if (!DECIMAL.test(cols[2]) || !DECIMAL.test(cols[3])) {
+      fail(`${where}: non-numeric coordinate in "${line}"`);
+    }
     const x = Number(cols[2]);
     const y = Number(cols[3]);
-    if (!Number.isFinite(x) || !Number.isFinite(y)) {
-      fail(`${where}: non-numeric coordinate in "${line}"`);
+    // The point number, when present, must be this line's: a skipped or repeated line would
+    // otherwise shift every later point onto the wrong landmark.
+    const index = coords.length / 2;
+    if (cols.length >= 5 && cols[4] !== String(index)) {
+      fail(`${where}: point number ${cols[4]}, expected ${index} (points must be in order)`);
     }
     const lo = -ASF_COORD_TOLERANCE, hi = 1 + ASF_COORD_TOLERANCE;
     if (!(x >= lo && x <= hi && y >= lo && y <= hi)) {
@@ -78,3 +85,5 @@ export function parseAsf(text: string, fileName: string, expectedPoints?: number
   }
   return { points: Float32Array.from(coords), imageName };
 }
+
+const DECIMAL = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;

@@ -49,6 +49,12 @@ Deno.test("asf: errors name the file and the problem", () => {
   throwsWith(() => parseAsf("# only comments\n", "empty.asf"), "empty.asf");
   throwsWith(() => parseAsf("two\n", "c.asf"), "point count");
   throwsWith(() => parseAsf("1\n0 4 0.5\n", "short.asf"), "at least 4 columns");
+  throwsWith(
+    () => parseAsf(asfText(pts).replace("0.3 \t0.4 \t1", "0.3 \t0.4 \t99"), "x/order.asf"),
+    "order.asf: line",
+    "point number 99, expected 1",
+  );
+  throwsWith(() => parseAsf(asfText(pts).replace("0.3", "0x1"), "x/hex.asf"), "non-numeric");
 });
 
 Deno.test("asf: coordinates outside [0, 1] are errors naming the file, line and point", () => {
