@@ -66,7 +66,7 @@ export async function main(args: string[]): Promise<void> {
   if (!values.model || !values.labels) throw new UsageError(usage);
   let labels = values.labels as string;
   if (!existsSync(labels) && values.data) labels = join(values.data as string, labels);
-  if (!existsSync(labels)) throw new Error(`--labels ${values.labels}: file not found`);
+  if (!existsSync(labels)) throw new UsageError(`--labels ${values.labels}: file not found`);
   const batch = numberFlag(values, "batch", 32, { min: 1, max: 4096, integer: true });
   const workers = values.workers === undefined
     ? undefined
