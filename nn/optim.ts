@@ -21,15 +21,20 @@ const ADAM_MAX_GROUP = 14;
 export abstract class Optimizer {
   /** The parameters this optimizer updates, in order. */
   readonly params: Tensor[];
-  /** GPU state: [step count, lr multiplier]. */
+  /**
+   * GPU state: [step count, lr multiplier, second step-count slot, unused]. Adam keeps its count
+   * in the two slots alternately (see {@link Adam}); SGD uses slot 0 and the tick.
+   */
   protected readonly state: Tensor;
+  /** Whether step() dispatches the tick that increments slot 0 (Adam counts in its update). */
+  protected readonly usesTick: boolean = true;
   #steps = 0;
 
   /** Takes the parameters to update; throws if there are none. */
   constructor(params: Tensor[]) {
     if (params.length === 0) throw new Error("facekit: optimizer given no parameters");
     this.params = params;
-    this.state = Tensor.from([0, 1], [2]);
+    this.state = Tensor.from([0, 1, 0, 0], [4]);
   }
 
   /** Number of `step()` calls so far. */
@@ -44,7 +49,7 @@ export abstract class Optimizer {
 
   /** Applies one update using each parameter's `.grad`, then clears the gradients. */
   step(): void {
-    rt().dispatch(TICK, [this.state.binding], 1);
+    if (this.usesTick) rt().dispatch(TICK, [this.state.binding], 1);
     this.#steps++;
     // Parameters without a gradient were unused in this graph: PyTorch skips them too.
     this.update(this.params.filter((p) => p.grad).map((p) => this.params.indexOf(p)));
@@ -73,6 +78,18 @@ export abstract class Optimizer {
 
   /** Overwrites the state; `get(name)` returns the values for each name of {@link stateShapes}. */
   abstract writeState(get: (name: string, size: number) => Float32Array): void;
+
+  /** `step_state` as checkpoints store it: [step count, lr multiplier]. */
+  protected async readStepState(): Promise<Float32Array> {
+    const s = await this.state.read();
+    const slot = this.usesTick ? 0 : (this.#steps % 2) * 2;
+    return Float32Array.of(s[slot], s[1]);
+  }
+
+  /** Restores `step_state` (both count slots, so either parity reads it). */
+  protected writeStepState(v: Float32Array): void {
+    this.state.write(Float32Array.of(v[0], v[1], v[0], 0));
+  }
 
   /** Restores the CPU-side step count after loading state tensors. */
   restoreSteps(steps: number): void {
@@ -144,10 +161,15 @@ function adamKernel(count: number): Kernel {
   return k;
 }
 
-/** Adam (Kingma & Ba) with bias correction, as `torch.optim.Adam`. */
+/**
+ * Adam (Kingma & Ba) with bias correction, as `torch.optim.Adam`. Its step count needs no tick
+ * dispatch: step k reads count k - 1 from slot (k - 1) mod 2 and the last group's first thread
+ * writes k into the other slot, which no thread of step k reads (one dispatch fewer a step).
+ */
 export class Adam extends Optimizer {
   /** The hyper-parameters in use, defaults filled in. */
   readonly options: Required<AdamOptions>;
+  protected override readonly usesTick = false;
   #groups: AdamGroup[] = [];
 
   /**
@@ -195,7 +217,10 @@ export class Adam extends Optimizer {
     const have = new Set(indices);
     const o = this.options;
     const v4 = (t: Tensor) => ({ buffer: t.buffer, size: Math.ceil(t.size / 4) * 16 });
-    for (const group of this.#groups) {
+    // Count slots (state indices 0 and 2): read k - 1, write k; the last dispatched group writes.
+    const read = ((this.steps - 1) % 2) * 2;
+    const last = this.#groups.findLastIndex((g) => g.members.some((i) => have.has(i)));
+    this.#groups.forEach((group, gi) => {
       const ends: number[] = [];
       const offs: number[] = [];
       const bindings = [group.m.binding, group.v.binding, this.state.binding];
@@ -208,7 +233,7 @@ export class Adam extends Optimizer {
         offs.push(group.offsets[j]);
         bindings.push(v4(p), v4(p.grad!));
       });
-      if (ends.length === 0) continue;
+      if (ends.length === 0) return;
       const quads = Math.ceil(ends.length / 4) * 4;
       const pad = (a: number[]) => [...a, ...Array(quads - a.length).fill(0)];
       const words = uniformWords([n4, o.decoupled ? 1 : 0], [
@@ -221,14 +246,15 @@ export class Adam extends Optimizer {
         1 - o.beta2,
         Math.log(o.beta1),
         Math.log(o.beta2),
-        0,
       ]);
       const all = new Uint32Array(12 + 2 * quads);
       all.set(words);
+      // Word 11: the slot read, plus bit 2 when this dispatch writes the new count.
+      all[11] = read | (gi === last ? 4 : 0);
       all.set(pad(ends), 12);
       all.set(pad(offs), 12 + quads);
       rt().dispatch(adamKernel(ends.length), bindings, n4, all);
-    }
+    });
   }
 
   /** `step_state` plus `i.exp_avg` and `i.exp_avg_sq` per parameter. */
@@ -243,7 +269,7 @@ export class Adam extends Optimizer {
 
   /** Reads the step state and every parameter's moments. */
   async readState(): Promise<Map<string, Float32Array>> {
-    const out = new Map<string, Float32Array>([["step_state", await this.state.read()]]);
+    const out = new Map<string, Float32Array>([["step_state", await this.readStepState()]]);
     for (const g of this.#groups) {
       const m = await g.m.read();
       const v = await g.v.read();
@@ -259,7 +285,7 @@ export class Adam extends Optimizer {
 
   /** Writes the step state and every parameter's moments. */
   writeState(get: (name: string, size: number) => Float32Array): void {
-    this.state.write(get("step_state", 2));
+    this.writeStepState(get("step_state", 2));
     for (const g of this.#groups) {
       const m = new Float32Array(g.m.size);
       const v = new Float32Array(g.v.size);
@@ -329,30 +355,34 @@ export class Sgd extends Optimizer {
   }
 
   #tensors(): Map<string, Tensor> {
-    const out = new Map<string, Tensor>([["step_state", this.state]]);
+    const out = new Map<string, Tensor>();
     this.params.forEach((_, i) => out.set(`${i}.momentum_buffer`, this.#buf[i]));
     return out;
   }
 
   /** `step_state` plus `i.momentum_buffer` per parameter. */
   stateShapes(): Map<string, number[]> {
-    return new Map([...this.#tensors()].map(([k, t]) => [k, [...t.shape]]));
+    const out = new Map<string, number[]>([["step_state", [2]]]);
+    for (const [k, t] of this.#tensors()) out.set(k, [...t.shape]);
+    return out;
   }
 
   /** Reads the step state and the momentum buffers. */
   async readState(): Promise<Map<string, Float32Array>> {
-    const out = new Map<string, Float32Array>();
+    const out = new Map<string, Float32Array>([["step_state", await this.readStepState()]]);
     for (const [k, t] of this.#tensors()) out.set(k, await t.read());
     return out;
   }
 
   /** Writes the step state and the momentum buffers. */
   writeState(get: (name: string, size: number) => Float32Array): void {
+    this.writeStepState(get("step_state", 2));
     for (const [k, t] of this.#tensors()) t.write(get(k, t.size));
   }
 
   /** Frees the momentum buffers and the step state. */
   dispose(): void {
+    this.state.dispose();
     for (const t of this.#tensors().values()) t.dispose();
   }
 }

@@ -3,7 +3,10 @@
 // group's parameters laid end to end: parameter j owns threads [end(j-1), end(j)), and its
 // moments sit in the group's flat m and v from vec4 offset off(j). The tensors live in pooled
 // buffers rounded up to 16 bytes, so a last vec4 may touch padding past a tensor's end: harmless.
-// The step count lives on the GPU (state[0]) so no value is written from the CPU per step.
+// The step count lives on the GPU so no value is written from the CPU per step, in two slots
+// (state[0], state[2]) used alternately: this step reads the previous count from slot
+// p.slot & 3 and, in the dispatch with p.slot bit 2, thread 0 writes the new count to the other
+// slot, which no thread of this step reads (no race, and no tick dispatch).
 // decoupled != 0: AdamW weight decay; else L2 added to the gradient (PyTorch's Adam).
 //
 // Template: nn/optim.ts fills the double-brace holes: QUADS (vec4s holding one u32 per
@@ -14,14 +17,14 @@
 struct Params {
   n4: u32, decoupled: u32, lr: f32, beta1: f32,
   beta2: f32, eps: f32, wd: f32, omb1: f32,
-  omb2: f32, lnb1: f32, lnb2: f32, pad: u32,
+  omb2: f32, lnb1: f32, lnb2: f32, slot: u32,
   ends: array<vec4u, {{QUADS}}>,
   offs: array<vec4u, {{QUADS}}>,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> m: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> v: array<vec4f>;
-@group(0) @binding(3) var<storage, read> state: array<f32>;
+@group(0) @binding(3) var<storage, read_write> state: array<f32>;
 {{BINDINGS}}
 
 fn end(j: u32) -> u32 { return p.ends[j / 4u][j % 4u]; }
@@ -43,7 +46,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   var g = vec4f(0.0);
 {{LOAD}}
   let k = p.offs[j / 4u][j % 4u] + li;
-  let t = state[0];
+  let t = state[p.slot & 3u] + 1.0;
+  if (i == 0u && (p.slot & 4u) != 0u) { state[2u - (p.slot & 3u)] = t; }
   let lr = p.lr * state[1];
   if (p.decoupled != 0u) { w -= lr * p.wd * w; } else { g += p.wd * w; }
   let mi = p.beta1 * m[k] + p.omb1 * g;
