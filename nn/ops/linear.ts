@@ -140,28 +140,7 @@ export function gemm(
   const rowMajorA = a.sc === 1 && a.sr === k;
   // Row-major A and B with k and n multiples of 4: vec4 kernels.
   if (rowMajorA && b.sc === 1 && b.sr === n && k % 4 === 0 && n % 4 === 0) {
-    const variant = nnVariant(m, n, k);
-    if (variant !== "vec4") {
-      const t = wideTile(n, WIDE_TILES[variant]);
-      rt().dispatch(
-        gemmWideKernel(t),
-        [
-          vec4Binding(a.t, m * k),
-          vec4Binding(b.t, k * n),
-          vec4Binding(opt.bias ?? a.t, opt.bias ? n : m * k),
-          vec4Binding(c, m * n),
-        ],
-        wideThreads(t, m, n),
-        params([m, n, k, flags]),
-      );
-      return c;
-    }
-    rt().dispatch(
-      GEMM_NN_VEC4,
-      [vec4Binding(a.t, m * k), vec4Binding(b.t, k * n), (opt.bias ?? a.t).binding, c.binding],
-      Math.ceil(m / 4) * Math.ceil(n / 8),
-      params([m, n, k, flags]),
-    );
+    gemmNnAs(nnVariant(m, n, k), m, n, k, a.t, b.t, c, opt.bias ?? null, flags);
     return c;
   }
   // A·Bᵀ with both along k (a linear layer's forward, x·Wᵀ): dot products of vec4s.
@@ -232,7 +211,10 @@ function nnVariant(m: number, n: number, k: number): NnVariant {
   }) as NnVariant;
 }
 
-/** Records a row-major GEMM with a forced kernel (for tuning and tests). */
+/**
+ * Records a row-major GEMM with a given kernel (gemm() passes its choice; tuning and tests
+ * force one). `flags`: bit 0 bias, bit 1 ReLU, bit 2 accumulate into c.
+ */
 export function gemmNnAs(
   v: NnVariant,
   m: number,
@@ -241,21 +223,29 @@ export function gemmNnAs(
   a: Tensor,
   b: Tensor,
   c: Tensor,
+  bias: Tensor | null = null,
+  flags = 0,
 ) {
+  const biasOrDummy = bias ?? a;
   if (v !== "vec4") {
     const t = wideTile(n, WIDE_TILES[v]);
     rt().dispatch(
       gemmWideKernel(t),
-      [vec4Binding(a, m * k), vec4Binding(b, k * n), vec4Binding(a, m * k), vec4Binding(c, m * n)],
+      [
+        vec4Binding(a, m * k),
+        vec4Binding(b, k * n),
+        vec4Binding(biasOrDummy, bias ? n : m * k),
+        vec4Binding(c, m * n),
+      ],
       wideThreads(t, m, n),
-      params([m, n, k, 0]),
+      params([m, n, k, flags]),
     );
   } else {
     rt().dispatch(
       GEMM_NN_VEC4,
-      [vec4Binding(a, m * k), vec4Binding(b, k * n), a.binding, c.binding],
+      [vec4Binding(a, m * k), vec4Binding(b, k * n), biasOrDummy.binding, c.binding],
       Math.ceil(m / 4) * Math.ceil(n / 8),
-      params([m, n, k, 0]),
+      params([m, n, k, flags]),
     );
   }
 }
