@@ -2,7 +2,7 @@
  * Parser for AAM shape files (`.asf`) as used by the IMM face database.
  *
  * Layout: `#` comment lines, then the point count, then one line per point
- * (`path# type x_rel y_rel point# from to`, extra columns allowed), then the host image name.
+ * (`path# type x_rel y_rel point# from to`; extra columns allowed, fewer are an error), then the host image name.
  * Coordinates are fractions of the image width/height.
  *
  * @module
@@ -55,7 +55,12 @@ export function parseAsf(text: string, fileName: string, expectedPoints?: number
       continue;
     }
     if (imageName !== null) fail(`${where}: point line after the image name "${imageName}"`);
-    if (cols.length < 4) fail(`${where}: expected at least 4 columns, got ${cols.length}`);
+    // All seven columns: a line missing its point number or connections is a damaged file.
+    if (cols.length < 7) {
+      fail(
+        `${where}: expected 7 columns (path# type x y point# from to), got ${cols.length}`,
+      );
+    }
     // Decimal numbers only: Number() would also take "0x1" or "" as coordinates.
     if (!DECIMAL.test(cols[2]) || !DECIMAL.test(cols[3])) {
       fail(`${where}: non-numeric coordinate in "${line}"`);
@@ -65,7 +70,7 @@ export function parseAsf(text: string, fileName: string, expectedPoints?: number
     // The point number, when present, must be this line's: a skipped or repeated line would
     // otherwise shift every later point onto the wrong landmark.
     const index = coords.length / 2;
-    if (cols.length >= 5 && cols[4] !== String(index)) {
+    if (cols[4] !== String(index)) {
       fail(`${where}: point number ${cols[4]}, expected ${index} (points must be in order)`);
     }
     const lo = -ASF_COORD_TOLERANCE, hi = 1 + ASF_COORD_TOLERANCE;

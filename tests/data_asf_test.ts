@@ -48,7 +48,9 @@ Deno.test("asf: errors name the file and the problem", () => {
   throwsWith(() => parseAsf(bad, "x/nan.asf"), "non-numeric");
   throwsWith(() => parseAsf("# only comments\n", "empty.asf"), "empty.asf");
   throwsWith(() => parseAsf("two\n", "c.asf"), "point count");
-  throwsWith(() => parseAsf("1\n0 4 0.5\n", "short.asf"), "at least 4 columns");
+  throwsWith(() => parseAsf("1\n0 4 0.5\n", "short.asf"), "expected 7 columns", "got 3");
+  // Four columns (no point number) used to pass: a dropped line would then shift every point.
+  throwsWith(() => parseAsf("1\n0 4 0.5 0.5\n", "four.asf"), "four.asf: line 2", "got 4");
   throwsWith(
     () => parseAsf(asfText(pts).replace("0.3 \t0.4 \t1", "0.3 \t0.4 \t99"), "x/order.asf"),
     "order.asf: line",
