@@ -7,14 +7,17 @@
  */
 
 import { flattenFaces, parseDlibXml } from "../data/dlib_xml.ts";
-import { parsePredictionsCsv } from "../data/kaggle_csv.ts";
+import { parsePredictionFaces } from "../data/kaggle_csv.ts";
 import { meanAbsCoordError, meanNme, meanShapeBaseline } from "../data/nme.ts";
 import { existsSync } from "node:fs";
 import { parseFlags, runMain, UsageError } from "./cli.ts";
 
 /** Scores of one prediction set and of the mean-shape baseline. */
 export interface EvalResult {
+  /** Faces scored (those the CSV has). */
   faces: number;
+  /** Faces of the labels the CSV leaves out (skipped by `predict:ibug --skip-bad`). */
+  missing: number;
   nme: number;
   mae: number;
   baselineNme: number;
@@ -34,15 +37,23 @@ export async function evaluateCsv(
   labelsPath: string,
   trainPath = labelsPath,
 ): Promise<EvalResult> {
-  const truth = await facesWithParts(labelsPath);
-  const preds = parsePredictionsCsv(await Deno.readTextFile(predPath), predPath);
-  if (preds.length !== truth.length) {
-    throw new Error(`${predPath}: ${preds.length} faces, but ${labelsPath} has ${truth.length}`);
+  const all = await facesWithParts(labelsPath);
+  const { indices, faces: preds } = parsePredictionFaces(
+    await Deno.readTextFile(predPath),
+    predPath,
+  );
+  const last = indices.at(-1) ?? -1;
+  if (last >= all.length) {
+    throw new Error(`${predPath}: has face ${last}, but ${labelsPath} has ${all.length} faces`);
   }
+  if (preds.length === 0) throw new Error(`${predPath}: no predictions`);
+  // Baseline and model are scored on the same faces.
+  const truth = indices.map((i) => all[i]);
   const parts = truth.map((f) => f.parts!);
   const base = meanShapeBaseline(await facesWithParts(trainPath), truth);
   return {
     faces: truth.length,
+    missing: all.length - truth.length,
     nme: meanNme(preds, parts),
     mae: meanAbsCoordError(preds, parts),
     baselineNme: meanNme(base, parts),
@@ -69,6 +80,12 @@ export async function main(args: string[]): Promise<void> {
     values["train-labels"] as string | undefined,
   );
   console.log(`faces: ${r.faces}`);
+  if (r.missing > 0) {
+    console.error(
+      `warning: ${r.missing} of the ${r.faces + r.missing} faces of ${values.labels} have no ` +
+        `prediction in ${values.pred} (skipped at prediction); scores cover the other ${r.faces}`,
+    );
+  }
   console.log(
     `NME: ${r.nme.toFixed(3)} %   mean absolute coordinate error: ${r.mae.toFixed(3)} px`,
   );

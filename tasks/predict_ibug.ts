@@ -35,11 +35,14 @@ export async function loadIbugModel(runDir: string): Promise<ResNet18> {
   return model.eval();
 }
 
-/** Predicts every face of `labels`; returns per face 68×2 original-image pixels. */
+/**
+ * Predicts every face of `labels`; returns per face 68×2 original-image pixels. With `skipBad`,
+ * faces whose image or box is bad are left out of `faces` and listed in `skipped`.
+ */
 export async function predictIbug(
   runDir: string,
   labels: string,
-  opts: { batch?: number; workers?: number; cacheDir?: string } = {},
+  opts: { batch?: number; workers?: number; cacheDir?: string; skipBad?: boolean } = {},
 ) {
   await initRuntime();
   const model = await loadIbugModel(runDir);
@@ -48,20 +51,22 @@ export async function predictIbug(
     size,
     workers: opts.workers,
     cacheDir: opts.cacheDir,
+    skipBad: opts.skipBad,
   });
   const rel = await predictFaces(model, data.faces, size, opts.batch ?? 32);
   const preds = data.faces.map((f, i) => pointsToOriginal(f.matrix, rel[i].map((v) => v * size)));
   model.dispose();
-  return { faces: data.faces, preds, rel };
+  return { faces: data.faces, preds, rel, skipped: data.skipped };
 }
 
 /** Parses flags and runs the task. */
 export async function main(args: string[]): Promise<void> {
   const { values } = parseFlags(args, ["model", "labels", "data", "out", "batch", "workers"], [
+    "skip-bad",
     "help",
   ]);
   const usage = "usage: deno task predict:ibug --model RUN_DIR --labels FILE.xml [--data DIR] " +
-    "[--out FILE.csv] [--batch N] [--workers N]";
+    "[--out FILE.csv] [--batch N] [--workers N] [--skip-bad]";
   if (values.help) return console.log(usage);
   if (!values.model || !values.labels) throw new UsageError(usage);
   let labels = values.labels as string;
@@ -74,11 +79,15 @@ export async function main(args: string[]): Promise<void> {
   const out = (values.out as string | undefined) ?? join(values.model as string, "predictions.csv");
   // Fail before the (long) prediction if the output folder cannot be made.
   Deno.mkdirSync(dirname(out) || ".", { recursive: true });
-  const { faces, preds, rel } = await predictIbug(values.model as string, labels, {
+  const { faces, preds, rel, skipped } = await predictIbug(values.model as string, labels, {
     batch,
     workers,
+    skipBad: Boolean(values["skip-bad"]),
   });
-  writeFileAtomic(out, formatPredictionsCsv(preds));
+  for (const s of skipped) console.error(`skipped ${s.file}: ${s.reason}`);
+  if (faces.length === 0) throw new Error(`${labels}: every face was skipped; nothing to predict`);
+  // Skipped faces leave gaps of 136 Ids, so every other face keeps its XML position.
+  writeFileAtomic(out, formatPredictionsCsv(preds, faces.map((f) => f.index)));
   const size = faces[0]?.size ?? 0;
   const panels = faces.slice(0, 8).map((f, i) => ({
     image: f.image,
@@ -89,7 +98,8 @@ export async function main(args: string[]): Promise<void> {
   const svgPath = join(dirname(out), "predictions_sample.svg");
   if (panels.length) writeFileAtomic(svgPath, await keypointsSvg(panels));
   console.log(
-    `${faces.length} faces → ${out} (${faces.length * 136} rows); sample plot ${svgPath}`,
+    `${faces.length} faces → ${out} (${faces.length * 136} rows); sample plot ${svgPath}` +
+      (skipped.length ? `; ${skipped.length} skipped (no rows for their Ids)` : ""),
   );
 }
 

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { formatPredictionsCsv, parsePredictionsCsv } from "../data/kaggle_csv.ts";
+import {
+  formatPredictionsCsv,
+  parsePredictionFaces,
+  parsePredictionsCsv,
+} from "../data/kaggle_csv.ts";
 import {
   meanAbsCoordError,
   meanBoxShape,
@@ -103,4 +107,24 @@ Deno.test("kaggle csv: exact header, Ids i·136 + 2k + c, full precision, round 
   const nan = a.slice();
   nan[3] = NaN;
   assert.throws(() => formatPredictionsCsv([a, nan]), /face 1 value 3 is NaN/);
+
+  // Faces left out (predict:ibug --skip-bad): the others keep their Ids; only the sparse
+  // parser accepts the gap, and only whole faces may be missing.
+  const gap = formatPredictionsCsv([a, b], [1, 3]);
+  assert.equal(gap.split("\n")[1], `136,${a[0]}`);
+  assert.equal(gap.split("\n")[137], `408,${b[0]}`);
+  const sparse = parsePredictionFaces(gap, "gap.csv");
+  assert.deepEqual(sparse.indices, [1, 3]);
+  assert.deepEqual(sparse.faces, [a, b]);
+  assert.deepEqual(parsePredictionFaces(csv, "sub.csv"), { indices: [0, 1], faces: back });
+  assert.throws(
+    () => parsePredictionsCsv(gap, "gap.csv"),
+    /gap\.csv:2: Id 136 out of order, expected 0/,
+  );
+  assert.throws(
+    () => parsePredictionFaces(gap.replace("\n137,", "\n200,"), "g.csv"),
+    /g\.csv:3: Id 200 out of order, expected 137/,
+  );
+  assert.throws(() => formatPredictionsCsv([a, b], [2, 2]), /face index 2 after 2/);
+  assert.throws(() => formatPredictionsCsv([a, b], [0]), /1 face indices for 2 faces/);
 });

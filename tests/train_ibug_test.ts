@@ -3,10 +3,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { trainIbug } from "../tasks/train_ibug.ts";
-import { predictIbug } from "../tasks/predict_ibug.ts";
+import { main as predictMain, predictIbug } from "../tasks/predict_ibug.ts";
 import { evaluateCsv } from "../tasks/eval_ibug.ts";
 import { readMetricsCsv } from "../tasks/run_files.ts";
-import { formatPredictionsCsv } from "../data/kaggle_csv.ts";
+import { formatPredictionsCsv, parsePredictionFaces } from "../data/kaggle_csv.ts";
 import { type FakeBox, fakeXml, gridParts, writeImage } from "./ibug_fake.ts";
 
 async function tinySet(): Promise<string> {
@@ -90,6 +90,29 @@ Deno.test("train:ibug: files, exact resume after a mid-epoch stop, predict and e
     assert.equal(r.faces, 10);
     assert.ok(Number.isFinite(r.nme) && r.nme > 0);
     assert.ok(Number.isFinite(r.baselineNme));
+    assert.equal(r.missing, 0);
+
+    // A corrupt image between two good ones: an error naming it, or with --skip-bad a CSV whose
+    // other faces keep their XML Ids (a gap of 136) and an eval that scores the two it has.
+    await Deno.writeTextFile(join(data, "bad.png"), "not a png");
+    const box = { top: 8, left: 10, width: 36, height: 38 };
+    const withBad = join(data, "with_bad.xml");
+    await Deno.writeTextFile(
+      withBad,
+      fakeXml(
+        ["img0.png", "bad.png", "img1.png"].map((f) => [f, [{ ...box, parts: gridParts(box) }]]),
+      ),
+    );
+    const out = join(data, "skip.csv");
+    const args = ["--model", a, "--labels", withBad, "--out", out, "--workers", "0"];
+    await assert.rejects(predictMain(args), /bad\.png/);
+    await predictMain([...args, "--skip-bad"]);
+    const sparse = parsePredictionFaces(await Deno.readTextFile(out), out);
+    assert.deepEqual(sparse.indices, [0, 2]);
+    const rs = await evaluateCsv(out, withBad);
+    assert.equal(rs.faces, 2);
+    assert.equal(rs.missing, 1);
+    assert.ok(Number.isFinite(rs.nme) && rs.nme > 0);
   } finally {
     await Deno.remove(data, { recursive: true });
   }
