@@ -25,7 +25,7 @@ export {
   type RuntimeStats,
 } from "./nn/runtime.ts";
 export { isGradEnabled, keep, noGrad, shapeSize, Tensor, tidy } from "./nn/tensor.ts";
-export { type GradNode, record } from "./nn/autograd.ts";
+export { gradientFor, type GradNode, record } from "./nn/autograd.ts";
 export { Module } from "./nn/module.ts";
 export {
   BatchNorm2d,

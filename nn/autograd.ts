@@ -4,8 +4,9 @@
  * @module
  */
 
-import { isGradEnabled, keep, noGrad, type Tensor } from "./tensor.ts";
+import { isGradEnabled, keep, noGrad, shapeSize, Tensor } from "./tensor.ts";
 import { addInPlace, fill } from "./ops/elementwise.ts";
+import { rt } from "./runtime.ts";
 
 /** How an op's output was made and how to push its gradient to the inputs. */
 export interface GradNode {
@@ -57,7 +58,49 @@ export function runBackward(root: Tensor, seed?: Tensor): void {
   noGrad(() => backwardPass(root, seed));
 }
 
+/** Leaves whose gradient target was handed out in the running backward pass (else null). */
+let targetsHandedOut: Set<Tensor> | null = null;
+
+/**
+ * A tensor for an op's backward to write the gradient of `input` into: a view of the input's
+ * gradient target (a slice of an optimizer's flat gradient buffer) when `input` is a leaf with
+ * one, no gradient yet, and no earlier use in this pass; else a new tensor. Writing into the
+ * target saves the copy `backward()` would otherwise make.
+ */
+export function gradientFor(input: Tensor, shape: readonly number[]): Tensor {
+  const target = input.gradTarget;
+  if (
+    targetsHandedOut && target && !input.node && !input.grad && !targetsHandedOut.has(input) &&
+    shapeSize(shape) === input.size
+  ) {
+    targetsHandedOut.add(input);
+    return Tensor.over(shape, target.storage);
+  }
+  return Tensor.empty(shape);
+}
+
+/** Hands a leaf its first gradient, moved into its gradient target when it has one. */
+function giveLeafGradient(t: Tensor, g: Tensor): void {
+  const target = t.gradTarget;
+  if (target && g.storage !== target.storage) {
+    rt().copy(g.buffer, g.offset, target.buffer, target.offset, g.size * 4);
+    g.dispose();
+    g = Tensor.over(t.shape, target.storage);
+  }
+  // The gradient belongs to the leaf now, not to the tidy scope that computed it.
+  t.grad = keep(g);
+}
+
 function backwardPass(root: Tensor, seed?: Tensor): void {
+  targetsHandedOut = new Set();
+  try {
+    walkBackward(root, seed);
+  } finally {
+    targetsHandedOut = null;
+  }
+}
+
+function walkBackward(root: Tensor, seed?: Tensor): void {
   const order = topologicalOrder(root);
   const grads = new Map<Tensor, Tensor>();
   const fromOnes = !seed && root.node?.backwardFromOnes ? root.node : null;
@@ -77,10 +120,7 @@ function backwardPass(root: Tensor, seed?: Tensor): void {
         if (t.grad) {
           addInPlace(t.grad, g);
           g.dispose();
-        } else {
-          // The gradient belongs to the leaf now, not to the tidy scope that computed it.
-          t.grad = keep(g);
-        }
+        } else giveLeafGradient(t, g);
         continue;
       }
       inputGrads = node.backward(g);

@@ -7,15 +7,14 @@
 import adamSrc from "../shaders/adam.wgsl" with { type: "text" };
 import sgdSrc from "../shaders/sgd.wgsl" with { type: "text" };
 import tickSrc from "../shaders/optimizer_tick.wgsl" with { type: "text" };
-import { fillTemplate, kernel, params as uniformWords } from "./kernel.ts";
-import { type Kernel, rt } from "./runtime.ts";
+import { kernel, params as uniformWords } from "./kernel.ts";
+import { arenaLayout, packTensors, TensorArena } from "./arena.ts";
+import { rt } from "./runtime.ts";
 import { Tensor } from "./tensor.ts";
 import { fill } from "./ops/elementwise.ts";
 
 const SGD = kernel("sgd", sgdSrc);
 const TICK = kernel("optimizer_tick", tickSrc, 1);
-/** Most parameters one Adam dispatch updates (also bounded by the adapter's bindings). */
-const ADAM_MAX_GROUP = 14;
 
 /** Shared parts: parameter list, GPU step counter and learning-rate multiplier. */
 export abstract class Optimizer {
@@ -116,69 +115,44 @@ export interface AdamOptions {
   decoupled?: boolean;
 }
 
-/** Parameters updated by one Adam dispatch, with their moments in one flat m and v. */
-interface AdamGroup {
+/**
+ * Parameters that share buffers: the parameters themselves (moved into an arena), their
+ * gradient targets, and the moments m and v, all with one layout.
+ */
+interface AdamChunk {
   /** Indices into `params`. */
   members: number[];
-  /** vec4 offset of each member's moments in m and v. */
-  offsets: number[];
+  params: TensorArena;
+  grads: TensorArena;
   m: Tensor;
   v: Tensor;
 }
 
-const adamKernels = new Map<number, Kernel>();
-
-/** The Adam kernel for `count` parameters per dispatch (shaders/adam.wgsl filled). */
-function adamKernel(count: number): Kernel {
-  let k = adamKernels.get(count);
-  if (!k) {
-    const bindings: string[] = [];
-    const load: string[] = [];
-    const store: string[] = [];
-    for (let j = 0; j < count; j++) {
-      bindings.push(
-        `@group(0) @binding(${4 + 2 * j}) var<storage, read_write> param${j}: array<vec4f>;`,
-        `@group(0) @binding(${5 + 2 * j}) var<storage, read> grad${j}: array<vec4f>;`,
-      );
-      const first = j === 0;
-      load.push(
-        `  ${first ? "" : "} else "}if (i < end(${j}u)) {`,
-        ...(first ? [] : [`    j = ${j}u;`, `    li = i - end(${j - 1}u);`]),
-        `    w = param${j}[li];`,
-        `    g = grad${j}[li];`,
-      );
-      store.push(`    case ${j}u: { param${j}[li] = nw; }`);
-    }
-    load.push("  }");
-    const code = fillTemplate(adamSrc, {
-      QUADS: Math.ceil(count / 4),
-      BINDINGS: bindings.join("\n"),
-      LOAD: load.join("\n"),
-      STORE: ["  switch j {", ...store, "    default: {}", "  }"].join("\n"),
-    });
-    adamKernels.set(count, k = kernel(`adam_${count}`, code));
-  }
-  return k;
-}
+const ADAM = kernel("adam", adamSrc);
 
 /**
- * Adam (Kingma & Ba) with bias correction, as `torch.optim.Adam`. Its step count needs no tick
- * dispatch: step k reads count k - 1 from slot (k - 1) mod 2 and the last group's first thread
- * writes k into the other slot, which no thread of step k reads (one dispatch fewer a step).
+ * Adam (Kingma & Ba) with bias correction, as `torch.optim.Adam`. The parameters move into one
+ * buffer (a few if they exceed the adapter's binding size) and backward writes their gradients
+ * into one more, so one dispatch updates them all. Its step count needs no tick dispatch: step
+ * k reads count k - 1 from slot (k - 1) mod 2 and the last dispatch's first thread writes k
+ * into the other slot, which no thread of step k reads.
  */
 export class Adam extends Optimizer {
   /** The hyper-parameters in use, defaults filled in. */
   readonly options: Required<AdamOptions>;
   protected override readonly usesTick = false;
-  #groups: AdamGroup[] = [];
+  #chunks: AdamChunk[] = [];
+  #words: Uint32Array;
 
   /**
-   * Allocates zeroed moments. Parameters are grouped so that one dispatch updates a whole
-   * group: as many as the adapter's storage-buffer bindings allow (2 per parameter + m, v,
-   * state), with each group's moments fitting one binding.
+   * Moves the parameters into arenas (their Tensor objects stay the same) and allocates zeroed
+   * moments and gradient targets with the same layout.
    */
   constructor(params: Tensor[], opt: AdamOptions = {}) {
     super(params);
+    if (new Set(params).size !== params.length) {
+      throw new Error("facekit: Adam given the same parameter twice");
+    }
     this.options = {
       lr: opt.lr ?? 1e-3,
       beta1: opt.beta1 ?? 0.9,
@@ -187,73 +161,88 @@ export class Adam extends Optimizer {
       weightDecay: opt.weightDecay ?? 0,
       decoupled: opt.decoupled ?? false,
     };
-    const perGroup = Math.max(
-      1,
-      Math.min(ADAM_MAX_GROUP, Math.floor((rt().maxStorageBuffers - 3) / 2)),
-    );
-    const maxVec4s = Math.floor(rt().maxBindingBytes / 16);
+    const o = this.options;
+    this.#words = uniformWords([0, o.decoupled ? 1 : 0], [
+      o.lr,
+      o.beta1,
+      o.beta2,
+      o.eps,
+      o.weightDecay,
+      1 - o.beta1,
+      1 - o.beta2,
+      Math.log(o.beta1),
+      Math.log(o.beta2),
+    ]);
+    // Chunks as large as one binding allows.
+    const max = rt().maxBindingBytes;
+    const slice = arenaLayout(params.map((p) => p.size)).sliceBytes;
     let members: number[] = [];
-    let offsets: number[] = [];
-    let n4 = 0;
+    let bytes = 0;
     const close = () => {
       if (members.length === 0) return;
-      this.#groups.push({ members, offsets, m: fill([n4 * 4], 0), v: fill([n4 * 4], 0) });
+      const tensors = members.map((i) => params[i]);
+      const grads = new TensorArena(tensors.map((p) => p.shape));
+      tensors.forEach((p, j) => p.gradTarget = grads.members[j]);
+      const n = grads.layout.bytes / 4;
+      this.#chunks.push({
+        members,
+        params: packTensors(tensors),
+        grads,
+        m: fill([n], 0),
+        v: fill([n], 0),
+      });
       members = [];
-      offsets = [];
-      n4 = 0;
+      bytes = 0;
     };
-    params.forEach((p, i) => {
-      const size4 = Math.ceil(p.size / 4);
-      if (members.length === perGroup || n4 + size4 > maxVec4s) close();
+    params.forEach((_, i) => {
+      if (bytes + slice[i] > max) close();
       members.push(i);
-      offsets.push(n4);
-      n4 += size4;
+      bytes += slice[i];
     });
     close();
   }
 
-  /** Records one dispatch per group for the parameters that have a gradient. */
+  /**
+   * Records one dispatch per run of consecutive parameters that have a gradient (one in all
+   * for a model whose every parameter was used). A gradient that is not in its target (set by
+   * hand, or by an op that allocates its own) is copied there first.
+   */
   protected update(indices: number[]): void {
     const have = new Set(indices);
-    const o = this.options;
-    const v4 = (t: Tensor) => ({ buffer: t.buffer, size: Math.ceil(t.size / 4) * 16 });
-    // Count slots (state indices 0 and 2): read k - 1, write k; the last dispatched group writes.
+    // Count slots (state indices 0 and 2): read k - 1, write k; the last dispatch writes.
     const read = ((this.steps - 1) % 2) * 2;
-    const last = this.#groups.findLastIndex((g) => g.members.some((i) => have.has(i)));
-    this.#groups.forEach((group, gi) => {
-      const ends: number[] = [];
-      const offs: number[] = [];
-      const bindings = [group.m.binding, group.v.binding, this.state.binding];
-      let n4 = 0;
-      group.members.forEach((i, j) => {
+    const runs: [AdamChunk, number, number][] = [];
+    for (const chunk of this.#chunks) {
+      let from = -1;
+      chunk.members.forEach((i, j) => {
         const p = this.params[i];
-        if (!have.has(i)) return;
-        n4 += Math.ceil(p.size / 4);
-        ends.push(n4);
-        offs.push(group.offsets[j]);
-        bindings.push(v4(p), v4(p.grad!));
+        if (have.has(i)) {
+          const target = chunk.grads.members[j];
+          if (p.grad!.storage !== target.storage) {
+            rt().copy(p.grad!.buffer, p.grad!.offset, target.buffer, target.offset, p.size * 4);
+          }
+          if (from < 0) from = j;
+        } else if (from >= 0) {
+          runs.push([chunk, from, j]);
+          from = -1;
+        }
       });
-      if (ends.length === 0) return;
-      const quads = Math.ceil(ends.length / 4) * 4;
-      const pad = (a: number[]) => [...a, ...Array(quads - a.length).fill(0)];
-      const words = uniformWords([n4, o.decoupled ? 1 : 0], [
-        o.lr,
-        o.beta1,
-        o.beta2,
-        o.eps,
-        o.weightDecay,
-        1 - o.beta1,
-        1 - o.beta2,
-        Math.log(o.beta1),
-        Math.log(o.beta2),
-      ]);
-      const all = new Uint32Array(12 + 2 * quads);
-      all.set(words);
+      if (from >= 0) runs.push([chunk, from, chunk.members.length]);
+    }
+    runs.forEach(([chunk, from, to], r) => {
+      const range = chunk.params.range(from, to);
+      const at = (t: Tensor) => ({ buffer: t.buffer, offset: range.offset, size: range.size });
+      const words = new Uint32Array(12);
+      words.set(this.#words);
+      words[0] = range.size / 16;
       // Word 11: the slot read, plus bit 2 when this dispatch writes the new count.
-      all[11] = read | (gi === last ? 4 : 0);
-      all.set(pad(ends), 12);
-      all.set(pad(offs), 12 + quads);
-      rt().dispatch(adamKernel(ends.length), bindings, n4, all);
+      words[11] = read | (r === runs.length - 1 ? 4 : 0);
+      rt().dispatch(
+        ADAM,
+        [at(chunk.m), at(chunk.v), this.state.binding, range, chunk.grads.range(from, to)],
+        range.size / 16,
+        words,
+      );
     });
   }
 
@@ -270,11 +259,11 @@ export class Adam extends Optimizer {
   /** Reads the step state and every parameter's moments. */
   async readState(): Promise<Map<string, Float32Array>> {
     const out = new Map<string, Float32Array>([["step_state", await this.readStepState()]]);
-    for (const g of this.#groups) {
-      const m = await g.m.read();
-      const v = await g.v.read();
-      g.members.forEach((i, j) => {
-        const at = 4 * g.offsets[j];
+    for (const c of this.#chunks) {
+      const m = await c.m.read();
+      const v = await c.v.read();
+      c.members.forEach((i, j) => {
+        const at = c.params.layout.offsets[j] / 4;
         const size = this.params[i].size;
         out.set(`${i}.exp_avg`, m.slice(at, at + size));
         out.set(`${i}.exp_avg_sq`, v.slice(at, at + size));
@@ -286,25 +275,35 @@ export class Adam extends Optimizer {
   /** Writes the step state and every parameter's moments. */
   writeState(get: (name: string, size: number) => Float32Array): void {
     this.writeStepState(get("step_state", 2));
-    for (const g of this.#groups) {
-      const m = new Float32Array(g.m.size);
-      const v = new Float32Array(g.v.size);
-      g.members.forEach((i, j) => {
+    for (const c of this.#chunks) {
+      const m = new Float32Array(c.m.size);
+      const v = new Float32Array(c.v.size);
+      c.members.forEach((i, j) => {
+        const at = c.params.layout.offsets[j] / 4;
         const size = this.params[i].size;
-        m.set(get(`${i}.exp_avg`, size), 4 * g.offsets[j]);
-        v.set(get(`${i}.exp_avg_sq`, size), 4 * g.offsets[j]);
+        m.set(get(`${i}.exp_avg`, size), at);
+        v.set(get(`${i}.exp_avg_sq`, size), at);
       });
-      g.m.write(m);
-      g.v.write(v);
+      c.m.write(m);
+      c.v.write(v);
     }
   }
 
-  /** Frees the moments and the step state. */
+  /**
+   * Frees the moments, the gradient targets and the step state. The parameters stay in their
+   * arena, which returns to the pool when they are disposed.
+   */
   dispose(): void {
     this.state.dispose();
-    for (const g of this.#groups) {
-      g.m.dispose();
-      g.v.dispose();
+    for (const c of this.#chunks) {
+      for (const i of c.members) {
+        const p = this.params[i];
+        p.gradTarget = null;
+      }
+      c.grads.dispose();
+      c.params.dispose();
+      c.m.dispose();
+      c.v.dispose();
     }
   }
 }

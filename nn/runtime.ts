@@ -29,7 +29,9 @@ export interface Kernel {
 export interface BufferBinding {
   /** The buffer to bind. */
   buffer: GPUBuffer;
-  /** Bytes bound, from offset 0 (rounded up to 4). */
+  /** First byte bound (default 0; a multiple of the adapter's storage offset alignment). */
+  offset?: number;
+  /** Bytes bound from `offset` (rounded up to 4). */
   size: number;
 }
 
@@ -261,7 +263,7 @@ export class Runtime {
       this.#touched.add(buffer);
       key += b instanceof GPUBuffer
         ? `,${this.#bufferId(buffer)}`
-        : `,${this.#bufferId(buffer)}/${b.size}`;
+        : `,${this.#bufferId(buffer)}@${b.offset ?? 0}/${b.size}`;
     }
     let bindGroup = this.#bindGroups.get(key);
     if (!bindGroup) {
@@ -270,8 +272,12 @@ export class Runtime {
       for (let i = 0; i < buffers.length; i++) {
         const b = buffers[i];
         const buffer = b instanceof GPUBuffer ? b : b.buffer;
-        const size = b instanceof GPUBuffer ? undefined : Math.ceil(b.size / 4) * 4;
-        entries.push({ binding: i + 1, resource: size ? { buffer, size } : { buffer } });
+        entries.push({
+          binding: i + 1,
+          resource: b instanceof GPUBuffer
+            ? { buffer }
+            : { buffer, offset: b.offset ?? 0, size: Math.ceil(b.size / 4) * 4 },
+        });
       }
       bindGroup = this.device.createBindGroup({
         layout: pipeline.getBindGroupLayout(0),

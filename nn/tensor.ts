@@ -13,10 +13,25 @@
 import { rt } from "./runtime.ts";
 import { type GradNode, runBackward } from "./autograd.ts";
 
-interface Storage {
+/**
+ * A tensor's bytes: a whole pooled buffer, or a slice of one shared by several tensors (see
+ * nn/arena.ts), with the number of tensors using it.
+ */
+export interface Storage {
   buffer: GPUBuffer;
+  /** First byte in `buffer` (0 for a whole buffer; aligned for a slice). */
+  offset: number;
+  /** Bytes this storage may use from `offset` (a slice's are rounded up to its alignment). */
   bytes: number;
   refs: number;
+  /** For a slice: the storage of the whole buffer, which the slice holds one reference to. */
+  parent?: Storage;
+}
+
+function releaseStorage(s: Storage): void {
+  if (--s.refs > 0) return;
+  if (s.parent) releaseStorage(s.parent);
+  else rt().release(s.buffer);
 }
 
 const scopes: Set<Tensor>[] = [];
@@ -97,6 +112,11 @@ export class Tensor {
   grad: Tensor | null = null;
   /** The operation that produced this tensor, while the graph is alive. */
   node: GradNode | null = null;
+  /**
+   * Where `backward()` puts this leaf's gradient when it has none yet: a slice of an
+   * optimizer's flat gradient buffer, so one dispatch can update every parameter.
+   */
+  gradTarget: Tensor | null = null;
   /** Optional name (parameters use their state_dict name). */
   name = "";
   /** Set by {@link keep}: `backward()` will not release this tensor. */
@@ -116,7 +136,11 @@ export class Tensor {
   /** A new uninitialised tensor (kernels fill it). */
   static empty(shape: readonly number[], requiresGrad = false): Tensor {
     const bytes = shapeSize(shape) * 4;
-    return new Tensor(shape, { buffer: rt().allocate(bytes), bytes, refs: 1 }, requiresGrad);
+    return new Tensor(
+      shape,
+      { buffer: rt().allocate(bytes), offset: 0, bytes, refs: 1 },
+      requiresGrad,
+    );
   }
 
   /** A tensor holding a copy of `data`. */
@@ -129,11 +153,36 @@ export class Tensor {
     const bytes = size * 4;
     const buffer = rt().allocate(bytes, true);
     if (size > 0) rt().write(buffer, arr);
-    return new Tensor(shape, { buffer, bytes, refs: 1 }, requiresGrad);
+    return new Tensor(shape, { buffer, offset: 0, bytes, refs: 1 }, requiresGrad);
   }
 
-  /** The GPU buffer (throws a clear error after disposal). */
+  /** A tensor over existing storage (a slice, or another view of it); takes a reference. */
+  static over(shape: readonly number[], storage: Storage): Tensor {
+    if (shapeSize(shape) * 4 > storage.bytes) {
+      throw new Error(`facekit: shape [${shape}] does not fit a ${storage.bytes}-byte storage`);
+    }
+    storage.refs++;
+    return new Tensor(shape, storage);
+  }
+
+  /** The GPU buffer (throws a clear error after disposal); the tensor starts at `offset`. */
   get buffer(): GPUBuffer {
+    return this.storage.buffer;
+  }
+
+  /** Byte offset of the tensor in `buffer` (non-zero for slices of a shared buffer). */
+  get offset(): number {
+    return this.storage.offset;
+  }
+
+  /** Bytes usable from `offset`: the tensor's own, rounded up to its buffer or slice size. */
+  get capacity(): number {
+    const s = this.storage;
+    return s.parent ? s.bytes : s.buffer.size - s.offset;
+  }
+
+  /** The storage (for nn/arena.ts; throws a clear error after disposal). */
+  get storage(): Storage {
     if (!this.#storage) {
       throw new Error(
         `facekit: tensor [${this.shape}]${this.name ? ` "${this.name}"` : ""} was ${
@@ -141,12 +190,30 @@ export class Tensor {
         }; keep() it before backward() or tidy() ends to use it afterwards`,
       );
     }
-    return this.#storage.buffer;
+    return this.#storage;
+  }
+
+  /**
+   * Moves the tensor onto `storage`, which must already hold its values (nn/arena.ts packs
+   * parameters this way); its old storage loses this tensor's reference. Views made earlier
+   * with `reshape` stay on the old storage.
+   */
+  adopt(storage: Storage): void {
+    const old = this.storage;
+    if (shapeSize(this.shape) * 4 > storage.bytes) {
+      throw new Error(
+        `facekit: tensor [${this.shape}] does not fit a ${storage.bytes}-byte storage`,
+      );
+    }
+    storage.refs++;
+    this.#storage = storage;
+    releaseStorage(old);
   }
 
   /** Buffer binding covering exactly this tensor's bytes. */
-  get binding(): { buffer: GPUBuffer; size: number } {
-    return { buffer: this.buffer, size: Math.max(4, this.size * 4) };
+  get binding(): { buffer: GPUBuffer; offset: number; size: number } {
+    const s = this.storage;
+    return { buffer: s.buffer, offset: s.offset, size: Math.max(4, this.size * 4) };
   }
 
   /** Whether the storage is still alive. */
@@ -177,13 +244,13 @@ export class Tensor {
     if (data.length !== this.size) {
       throw new Error(`facekit: ${data.length} values written to tensor [${this.shape}]`);
     }
-    if (this.size > 0) rt().write(this.buffer, data);
+    if (this.size > 0) rt().write(this.buffer, data, this.offset);
   }
 
   /** Copies the values back to the CPU (waits for the GPU: never call inside a step loop). */
   async read(): Promise<Float32Array> {
     if (this.size === 0) return new Float32Array(0);
-    return new Float32Array(await rt().read(this.buffer, this.size * 4));
+    return new Float32Array(await rt().read(this.buffer, this.size * 4, this.offset));
   }
 
   /** Returns the storage to the pool (views keep it alive until they are disposed too). */
@@ -194,7 +261,7 @@ export class Tensor {
     this.#releasedBy = reason;
     this.node = null;
     for (const scope of scopes) scope.delete(this);
-    if (--s.refs === 0) rt().release(s.buffer);
+    releaseStorage(s);
   }
 
   /** Computes gradients of this tensor with respect to every leaf that requires them. */

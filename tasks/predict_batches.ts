@@ -27,11 +27,11 @@ export async function predictAll(
       noGrad(() =>
         tidy(() => {
           const x = Tensor.empty([bs, ...inputs.shape.slice(1)]);
-          rt().copy(inputs.buffer, b * per * 4, x.buffer, 0, bs * per * 4);
+          rt().copy(inputs.buffer, inputs.offset + b * per * 4, x.buffer, x.offset, bs * per * 4);
           const y = model.forward(x);
           const k = y.size / bs;
           if (!out) out = keep(Tensor.empty([n, k]));
-          rt().copy(y.buffer, 0, out.buffer, b * k * 4, bs * k * 4);
+          rt().copy(y.buffer, y.offset, out.buffer, out.offset + b * k * 4, bs * k * 4);
         })
       );
     }

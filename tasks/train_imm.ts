@@ -200,8 +200,8 @@ export async function trainImm(o: TrainOptions): Promise<TrainResult> {
       tidy(() => {
         const x = Tensor.empty([bs, 1, H, W]);
         const y = Tensor.empty([bs, outputs]);
-        rt().copy(xAll.buffer, b * plane * 4, x.buffer, 0, bs * plane * 4);
-        rt().copy(yAll.buffer, b * outputs * 4, y.buffer, 0, bs * outputs * 4);
+        rt().copy(xAll.buffer, xAll.offset + b * plane * 4, x.buffer, x.offset, bs * plane * 4);
+        rt().copy(yAll.buffer, yAll.offset + b * outputs * 4, y.buffer, y.offset, bs * outputs * 4);
         const loss = mseLoss(model.forward(x), y);
         // Summed on the GPU, weighted by batch size; read once per epoch.
         addInPlace(lossSum, loss, bs);

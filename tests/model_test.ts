@@ -4,13 +4,19 @@
 import assert from "node:assert/strict";
 import { initRuntime, rt } from "../nn/runtime.ts";
 import { Tensor, tidy } from "../nn/tensor.ts";
-import { KeypointCnn, type KeypointCnnConfig, NOSENET } from "../nn/models/keypoint_cnn.ts";
+import {
+  FACENET,
+  KeypointCnn,
+  type KeypointCnnConfig,
+  NOSENET,
+} from "../nn/models/keypoint_cnn.ts";
 import { conv2dReference } from "../nn/ops/conv2d.ts";
+import { ResNet18, RESNET18_IBUG } from "../nn/models/resnet18.ts";
 import { maxPool2dReference } from "../nn/ops/maxpool2d.ts";
-import { linearReference } from "../nn/ops/linear.ts";
+import { linear, linearReference } from "../nn/ops/linear.ts";
 import { mseLoss } from "../nn/ops/mse_loss.ts";
 import { Adam, Sgd } from "../nn/optim.ts";
-import { addInPlace } from "../nn/ops/elementwise.ts";
+import { add, addInPlace } from "../nn/ops/elementwise.ts";
 import { Rng } from "../data/rng.ts";
 import { assertClose, checkModuleGradients, randomData } from "./grad_check.ts";
 
@@ -100,11 +106,11 @@ Deno.test("Adam and SGD-momentum match PyTorch's update rules", async () => {
   }
 });
 
-Deno.test("Adam updates many parameters in grouped dispatches and its state round-trips", async () => {
+Deno.test("Adam updates many parameters in runs of its flat buffers and its state round-trips", async () => {
   await initRuntime();
   const rng = new Rng(9);
-  // 31 parameters of 1–9 values (most not whole vec4s): more than one dispatch group. Every
-  // fifth one never gets a gradient and must stay as it was.
+  // 31 parameters of 1–9 values (most not whole vec4s), more than the adapter's bindings per
+  // kernel. Every fifth one never gets a gradient and must stay as it was (its run is cut).
   const sizes = Array.from({ length: 31 }, (_, i) => 1 + (i * 7) % 9);
   const starts = sizes.map((n) => randomData(n, rng));
   const targets = sizes.map((n) => randomData(n, rng));
@@ -141,6 +147,75 @@ Deno.test("Adam updates many parameters in grouped dispatches and its state roun
   }
   opt.dispose();
   for (const t of [...ws, ...ts]) t.dispose();
+});
+
+Deno.test("Adam: one dispatch updates every parameter; backward writes into its buffers", async () => {
+  await initRuntime();
+  const models = [
+    [new KeypointCnn(NOSENET, 1), [1, 1, 60, 80], 2],
+    [new KeypointCnn(FACENET, 1), [1, 1, 120, 160], 116],
+    // Batch 2: BatchNorm, strided convs without bias, the batched linear backward.
+    [new ResNet18({ ...RESNET18_IBUG, inputSize: 32 }, 0), [2, 1, 32, 32], 136],
+  ] as const;
+  for (const [model, shape, outputs] of models) {
+    model.train();
+    const params = model.parameters();
+    const before = await Promise.all(params.map((p) => p.read()));
+    const opt = new Adam(params);
+    // Moving the parameters into the optimizer's buffer keeps their values.
+    for (let i = 0; i < params.length; i++) {
+      assert.deepEqual(await params[i].read(), before[i], params[i].name);
+    }
+    const rng = new Rng(4);
+    const size = (shape as readonly number[]).reduce((a, b) => a * b, 1);
+    const x = Tensor.from(Float32Array.from(randomData(size, rng)), [...shape]);
+    const y = Tensor.from(
+      Float32Array.from(randomData(shape[0] * outputs, rng)),
+      [shape[0], outputs],
+    );
+    tidy(() => mseLoss(model.forward(x), y).backward());
+    for (const p of params) {
+      // Every op wrote its parameter gradients straight into the optimizer's buffer (no copy).
+      assert.ok(p.grad && p.grad.storage === p.gradTarget!.storage, `${p.name}: not in place`);
+    }
+    const d0 = rt().stats().dispatches;
+    opt.step();
+    assert.equal(rt().stats().dispatches - d0, 1, `${params.length} parameters, one dispatch`);
+    opt.dispose();
+    for (const p of params) assert.equal(p.gradTarget, null);
+    model.dispose();
+    x.dispose();
+    y.dispose();
+  }
+});
+
+Deno.test("Adam: a parameter used twice gets the sum of both gradients in its buffer", async () => {
+  await initRuntime();
+  // linear(x1, W) + linear(x2, W) at batch 1: both backwards would write W's gradient in place;
+  // only the first may, the second is added to it.
+  const rng = new Rng(5);
+  const w = Tensor.from(Float32Array.from(randomData(8 * 4, rng)), [8, 4], true);
+  const b = Tensor.from(Float32Array.from(randomData(8, rng)), [8], true);
+  const x1v = randomData(4, rng), x2v = randomData(4, rng), tv = randomData(8, rng);
+  const x1 = Tensor.from(Float32Array.from(x1v), [1, 4]);
+  const x2 = Tensor.from(Float32Array.from(x2v), [1, 4]);
+  const t = Tensor.from(Float32Array.from(tv), [1, 8]);
+  const opt = new Adam([w, b]);
+  tidy(() => mseLoss(add(linear(x1, w, b), linear(x2, w, b)), t).backward());
+  const wv = await w.read(), bv = await b.read();
+  const y = Array.from({ length: 8 }, (_, o) => {
+    let s = 2 * bv[o];
+    for (let i = 0; i < 4; i++) s += wv[o * 4 + i] * (x1v[i] + x2v[i]);
+    return s;
+  });
+  const dy = y.map((v, o) => (2 * (v - tv[o])) / 8);
+  const dw = dy.flatMap((d) => [0, 1, 2, 3].map((i) => d * (x1v[i] + x2v[i])));
+  assertClose(await w.grad!.read(), dw, "dW", 1e-5, 1e-5);
+  assertClose(await b.grad!.read(), dy.map((d) => 2 * d), "db", 1e-5, 1e-5);
+  assert.ok(w.grad!.storage === w.gradTarget!.storage);
+  opt.step();
+  opt.dispose();
+  for (const u of [w, b, x1, x2, t]) u.dispose();
 });
 
 Deno.test("GPU memory is flat over 600 training steps (buffers pooled, intermediates freed)", async () => {

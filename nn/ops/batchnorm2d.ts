@@ -15,7 +15,7 @@ import udivSrc from "../../shaders/udiv.wgsl" with { type: "text" };
 import { fillTemplate, kernel, params } from "../kernel.ts";
 import { type Kernel, rt } from "../runtime.ts";
 import { Tensor } from "../tensor.ts";
-import { record } from "../autograd.ts";
+import { gradientFor, record } from "../autograd.ts";
 
 /** The four BatchNorm kernels reading `width` values at a time (1, or 4 for vec4s). */
 function kernelsOf(width: 1 | 4): Record<"stats" | "normalize" | "reduce" | "input", Kernel> {
@@ -84,8 +84,8 @@ export function batchNorm2d(
       params([n, c, hw, 1], [o.momentum ?? 0.1, eps]),
     );
   } else {
-    rt().copy(runningMean.buffer, 0, stats.buffer, 0, c * 4);
-    rt().copy(runningVar.buffer, 0, stats.buffer, c * 4, c * 4);
+    rt().copy(runningMean.buffer, runningMean.offset, stats.buffer, stats.offset, c * 4);
+    rt().copy(runningVar.buffer, runningVar.offset, stats.buffer, stats.offset + c * 4, c * 4);
   }
   const flags = (o.training ? 0 : 1) | (o.relu ? 2 : 0);
   const y = Tensor.empty(x.shape);
@@ -96,8 +96,8 @@ export function batchNorm2d(
     params([x.size, c, hw, flags], [eps]),
   );
   return record(y, "batchNorm2d", [x, gamma, beta], (dy) => {
-    const dgamma = Tensor.empty([c]);
-    const dbeta = Tensor.empty([c]);
+    const dgamma = gradientFor(gamma, [c]);
+    const dbeta = gradientFor(beta, [c]);
     rt().dispatch(
       K.reduce,
       [x.binding, y.binding, dy.binding, stats.binding, dgamma.binding, dbeta.binding],

@@ -32,7 +32,7 @@ import udivSrc from "../../shaders/udiv.wgsl" with { type: "text" };
 import { fillTemplate, kernel, params } from "../kernel.ts";
 import { type BufferBinding, type Kernel, rt } from "../runtime.ts";
 import { Tensor } from "../tensor.ts";
-import { record } from "../autograd.ts";
+import { gradientFor, record } from "../autograd.ts";
 import { maxPool2d } from "./maxpool2d.ts";
 import { reduceSum } from "./reduce.ts";
 import { reluBackward as reluMask } from "./relu.ts";
@@ -552,7 +552,7 @@ function weightOperand(
     buffer = device.createBuffer({ size: UNIFORM_VEC4S * 16, usage: 0x40 | 0x08 });
     scratch.set(device, buffer);
   }
-  rt().copy(w.buffer, 0, buffer, 0, bytes);
+  rt().copy(w.buffer, w.offset, buffer, 0, bytes);
   return { mode: packed ? "uniform" : "uniform-raw", binding: buffer };
 }
 
@@ -576,8 +576,8 @@ const ceil = (a: number, b: number) => Math.ceil(a / b);
  */
 function vec4View(t: Tensor): BufferBinding {
   const size = ceil(t.size, 4) * 16;
-  if (size > t.buffer.size) throw new Error("facekit: conv2d needs 16-byte-sized buffers");
-  return { buffer: t.buffer, size };
+  if (size > t.capacity) throw new Error("facekit: conv2d needs 16-byte-sized buffers");
+  return { buffer: t.buffer, offset: t.offset, size };
 }
 
 /**
@@ -856,8 +856,8 @@ function tiledBackward(
   // not needed, which for a conv means frozen weights).
   const wsize = g.co * g.ci * g.kh * g.kw;
   const { tco, tci, ncb, perChunk, rowsPerChunk, chunks } = gwPlan(g);
-  const dw = Tensor.empty([g.co, g.ci, g.kh, g.kw]);
-  const db = bias ? Tensor.empty([g.co]) : null;
+  const dw = gradientFor(weight, [g.co, g.ci, g.kh, g.kw]);
+  const db = bias ? gradientFor(bias, [g.co]) : null;
   const pw = chunks === 1 ? dw : Tensor.empty([chunks, wsize]);
   const pb = chunks === 1 && db ? db : Tensor.empty([chunks, g.co]);
   const dyWords = rawDy ? [g.oh, g.ow, 0, 0] : [dpad.hp, dpad.wp4, dpad.pt, dpad.pl / 4];
@@ -1014,8 +1014,8 @@ function directConv2d(
     const gy = relu ? reluMask(y, dy) : dy;
     const grads = [
       x.requiresGrad ? directGradInput(gy, weight, g) : null,
-      weight.requiresGrad ? directGradWeight(x, gy, g) : null,
-      bias?.requiresGrad ? reduceSum(gy, g.n, g.co, g.oh * g.ow) : null,
+      weight.requiresGrad ? directGradWeight(x, gy, gradientFor(weight, weight.shape), g) : null,
+      bias?.requiresGrad ? reduceSum(gy, g.n, g.co, g.oh * g.ow, gradientFor(bias, [g.co])) : null,
     ];
     if (gy !== dy) gy.dispose();
     return grads;
@@ -1036,13 +1036,13 @@ function directGradInput(dy: Tensor, weight: Tensor, g: Geometry): Tensor {
 /** Threads wanted for a split-K reduction to keep both a CPU's and a GPU's cores busy. */
 const TARGET_THREADS = 8192;
 
-function directGradWeight(x: Tensor, dy: Tensor, g: Geometry): Tensor {
+/** Writes the weight gradient into `dw` [co, ci, kh, kw] and returns it. */
+function directGradWeight(x: Tensor, dy: Tensor, dw: Tensor, g: Geometry): Tensor {
   const wsize = g.co * g.ci * g.kh * g.kw;
   const rows = g.n * g.oh;
   const chunks = Math.max(1, Math.min(rows, Math.ceil(TARGET_THREADS / wsize)));
   const rowsPerChunk = Math.ceil(rows / chunks);
   const used = Math.ceil(rows / rowsPerChunk);
-  const dw = Tensor.empty([g.co, g.ci, g.kh, g.kw]);
   const partial = used === 1 ? dw : Tensor.empty([used, wsize]);
   rt().dispatch(
     GRAD_WEIGHT,

@@ -36,7 +36,7 @@ export function addInPlace(a: Tensor, b: Tensor, scale = 1): void {
 /** A copy of `t` in fresh storage (no autograd). */
 export function copy(t: Tensor): Tensor {
   const out = Tensor.empty(t.shape);
-  rt().copy(t.buffer, 0, out.buffer, 0, t.size * 4);
+  rt().copy(t.buffer, t.offset, out.buffer, out.offset, t.size * 4);
   return out;
 }
 

@@ -14,7 +14,7 @@ import { autotuner, type Candidate } from "../autotune.ts";
 import { fillTemplate, kernel, params } from "../kernel.ts";
 import { type Kernel, rt } from "../runtime.ts";
 import { Tensor } from "../tensor.ts";
-import { record } from "../autograd.ts";
+import { gradientFor, record } from "../autograd.ts";
 import { reduceSum } from "./reduce.ts";
 import { reluBackward } from "./relu.ts";
 
@@ -252,7 +252,7 @@ export function gemmNnAs(
 
 /** A binding of the first `elements` values as whole vec4s (pooled buffers are 256-byte sized). */
 function vec4Binding(t: Tensor, elements: number) {
-  return { buffer: t.buffer, size: Math.ceil(elements / 4) * 16 };
+  return { buffer: t.buffer, offset: t.offset, size: Math.ceil(elements / 4) * 16 };
 }
 
 /**
@@ -264,12 +264,13 @@ function backwardBatch1(
   y: Tensor,
   x: Tensor,
   weight: Tensor,
-  hasBias: boolean,
+  bias: Tensor | null,
   relu: boolean,
 ): (Tensor | null)[] {
   const [n, k] = weight.shape;
-  const dw = Tensor.empty([n, k]);
-  const db = Tensor.empty([n]);
+  const hasBias = !!bias;
+  const dw = gradientFor(weight, [n, k]);
+  const db = bias ? gradientFor(bias, [n]) : Tensor.empty([n]);
   // Without an input gradient its binding gets a scratch tensor and no threads.
   const dx = Tensor.empty(x.requiresGrad ? [1, k] : [4]);
   const xThreads = x.requiresGrad ? (n % 4 === 0 ? Math.ceil(k / 8) : k / 4) : 0;
@@ -314,16 +315,22 @@ export function linear(
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(y, "linear", inputs, (dy) => {
     if (m === 1 && k % 4 === 0) {
-      return backwardBatch1(dy, y, x, weight, !!bias, !!opt.relu);
+      return backwardBatch1(dy, y, x, weight, bias, !!opt.relu);
     }
     const g = opt.relu ? reluBackward(y, dy) : dy;
     const grads = [
       // dx[m×k] = dy[m×n] · W[n×k]
       x.requiresGrad ? gemm(m, k, n, { t: g, sr: n, sc: 1 }, { t: weight, sr: k, sc: 1 }) : null,
       // dW[n×k] = dyᵀ[n×m] · x[m×k]
-      weight.requiresGrad ? gemm(n, k, m, { t: g, sr: 1, sc: n }, { t: x, sr: k, sc: 1 }) : null,
+      weight.requiresGrad
+        ? gemm(n, k, m, { t: g, sr: 1, sc: n }, { t: x, sr: k, sc: 1 }, {
+          out: gradientFor(weight, [n, k]),
+        })
+        : null,
       // At batch 1 the bias gradient is dy itself: a view, no dispatch.
-      bias?.requiresGrad ? (m === 1 ? g.reshape([n]) : reduceSum(g, m, n, 1)) : null,
+      bias?.requiresGrad
+        ? (m === 1 ? g.reshape([n]) : reduceSum(g, m, n, 1, gradientFor(bias, [n])))
+        : null,
     ];
     if (g !== dy) g.dispose();
     return grads;
