@@ -7,7 +7,7 @@
  */
 
 import { rt } from "./runtime.ts";
-import { Tensor } from "./tensor.ts";
+import { keep, Tensor } from "./tensor.ts";
 import { fill } from "./ops/elementwise.ts";
 
 /**
@@ -55,7 +55,8 @@ export class TensorArena {
   /** A zero-filled arena for tensors of these shapes (at most the adapter's binding size). */
   constructor(shapes: readonly (readonly number[])[]) {
     this.layout = arenaLayout(shapes.map((s) => s.reduce((a, b) => a * b, 1)));
-    this.whole = fill([this.layout.bytes / 4], 0);
+    // Kept: an arena made inside tidy() (an optimizer built there) must outlive it.
+    this.whole = keep(fill([this.layout.bytes / 4], 0));
     const parent = this.whole.storage;
     this.members = shapes.map((shape, i) => {
       // Each slice holds one reference to the whole buffer until its last tensor is gone.
@@ -67,7 +68,7 @@ export class TensorArena {
         refs: 0,
         parent,
       };
-      return Tensor.over(shape, slice);
+      return keep(Tensor.over(shape, slice));
     });
   }
 

@@ -10,7 +10,7 @@ import tickSrc from "../shaders/optimizer_tick.wgsl" with { type: "text" };
 import { kernel, params as uniformWords } from "./kernel.ts";
 import { arenaLayout, packTensors, TensorArena } from "./arena.ts";
 import { rt } from "./runtime.ts";
-import { Tensor } from "./tensor.ts";
+import { keep, Tensor } from "./tensor.ts";
 import { fill } from "./ops/elementwise.ts";
 
 const SGD = kernel("sgd", sgdSrc);
@@ -33,7 +33,8 @@ export abstract class Optimizer {
   constructor(params: Tensor[]) {
     if (params.length === 0) throw new Error("facekit: optimizer given no parameters");
     this.params = params;
-    this.state = Tensor.from([0, 1, 0, 0], [4]);
+    // Kept, like all optimizer state: an optimizer made inside tidy() outlives it.
+    this.state = keep(Tensor.from([0, 1, 0, 0], [4]));
   }
 
   /** Number of `step()` calls so far. */
@@ -153,6 +154,15 @@ export class Adam extends Optimizer {
     if (new Set(params).size !== params.length) {
       throw new Error("facekit: Adam given the same parameter twice");
     }
+    // Its buffers would move the parameter away from the other optimizer's, which would then
+    // go on updating a stale copy.
+    const owned = params.find((p) => p.gradTarget);
+    if (owned) {
+      throw new Error(
+        `facekit: parameter ${owned.name || `[${owned.shape}]`} already belongs to another ` +
+          "Adam; dispose() that one first",
+      );
+    }
     this.options = {
       lr: opt.lr ?? 1e-3,
       beta1: opt.beta1 ?? 0.9,
@@ -188,8 +198,8 @@ export class Adam extends Optimizer {
         members,
         params: packTensors(tensors),
         grads,
-        m: fill([n], 0),
-        v: fill([n], 0),
+        m: keep(fill([n], 0)),
+        v: keep(fill([n], 0)),
       });
       members = [];
       bytes = 0;
@@ -334,7 +344,7 @@ export class Sgd extends Optimizer {
       weightDecay: opt.weightDecay ?? 0,
     };
     const o = this.options;
-    this.#buf = params.map((p) => fill(o.momentum ? p.shape : [1], 0));
+    this.#buf = params.map((p) => keep(fill(o.momentum ? p.shape : [1], 0)));
     this.#words = params.map((p) =>
       uniformWords([p.size, o.momentum ? 1 : 0], [o.lr, o.momentum, o.weightDecay])
     );

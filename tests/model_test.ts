@@ -214,7 +214,15 @@ Deno.test("Adam: a parameter used twice gets the sum of both gradients in its bu
   assertClose(await b.grad!.read(), dy.map((d) => 2 * d), "db", 1e-5, 1e-5);
   assert.ok(w.grad!.storage === w.gradTarget!.storage);
   opt.step();
+  // A second Adam over the same parameters would leave the first updating a stale copy.
+  assert.throws(() => new Adam([b]), /already belongs to another Adam; dispose\(\) that one/);
   opt.dispose();
+  // An optimizer made inside tidy() keeps its buffers (they are not the scope's to free).
+  const inner = tidy(() => new Adam([w, b]));
+  tidy(() => mseLoss(linear(x1, w, b), t).backward());
+  inner.step();
+  assert.ok((await inner.readState()).get("0.exp_avg")!.some((v) => v !== 0));
+  inner.dispose();
   for (const u of [w, b, x1, x2, t]) u.dispose();
 });
 
