@@ -58,6 +58,7 @@ export { maxPool2d, type MaxPool2dOptions, maxPool2dReference } from "./nn/ops/m
 export { relu, reluReference } from "./nn/ops/relu.ts";
 export { gemm, linear, linearReference, type Operand } from "./nn/ops/linear.ts";
 export { mseLoss, mseLossReference } from "./nn/ops/mse_loss.ts";
+export { canFuseMlpHead, mlpHeadMseLoss } from "./nn/ops/mlp_head.ts";
 export { add, addInPlace, copy, fill, fillInPlace, mul, sub } from "./nn/ops/elementwise.ts";
 export { reduceSum } from "./nn/ops/reduce.ts";
 export { type KernelTime, profileStep } from "./nn/profile.ts";

@@ -18,7 +18,6 @@ import {
   type KeypointCnnConfig,
   NOSENET,
 } from "../nn/models/keypoint_cnn.ts";
-import { mseLoss } from "../nn/ops/mse_loss.ts";
 import { addInPlace, fillInPlace } from "../nn/ops/elementwise.ts";
 import { Adam } from "../nn/optim.ts";
 import { saveModel } from "../nn/serialize.ts";
@@ -202,7 +201,7 @@ export async function trainImm(o: TrainOptions): Promise<TrainResult> {
         const y = Tensor.empty([bs, outputs]);
         rt().copy(xAll.buffer, xAll.offset + b * plane * 4, x.buffer, x.offset, bs * plane * 4);
         rt().copy(yAll.buffer, yAll.offset + b * outputs * 4, y.buffer, y.offset, bs * outputs * 4);
-        const loss = mseLoss(model.forward(x), y);
+        const loss = model.mseLoss(x, y);
         // Summed on the GPU, weighted by batch size; read once per epoch.
         addInPlace(lossSum, loss, bs);
         loss.backward();

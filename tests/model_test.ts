@@ -3,7 +3,7 @@
 // hundreds of training steps.
 import assert from "node:assert/strict";
 import { initRuntime, rt } from "../nn/runtime.ts";
-import { Tensor, tidy } from "../nn/tensor.ts";
+import { noGrad, Tensor, tidy } from "../nn/tensor.ts";
 import {
   FACENET,
   KeypointCnn,
@@ -224,6 +224,51 @@ Deno.test("Adam: a parameter used twice gets the sum of both gradients in its bu
   assert.ok((await inner.readState()).get("0.exp_avg")!.some((v) => v !== 0));
   inner.dispose();
   for (const u of [w, b, x1, x2, t]) u.dispose();
+});
+
+Deno.test("KeypointCnn.mseLoss: the fused batch-1 head gives the bits of the unfused graph", async () => {
+  await initRuntime();
+  for (const cfg of [NOSENET, FACENET]) {
+    const fused = new KeypointCnn(cfg, 3);
+    const plain = new KeypointCnn(cfg, 3);
+    const rng = new Rng(8);
+    const [h, w] = [cfg.inputHeight, cfg.inputWidth];
+    const x = Tensor.from(Float32Array.from(randomData(h * w, rng)), [1, 1, h, w]);
+    const y = Tensor.from(Float32Array.from(randomData(cfg.outputs, rng)), [1, cfg.outputs]);
+    // Seeded with ones (a training step) and with another seed (the general backward).
+    for (const seed of [null, 0.37]) {
+      const run = (m: KeypointCnn, loss: () => Tensor) =>
+        tidy(() => {
+          const l = loss();
+          l.backward(seed === null ? undefined : Tensor.from([seed], [1]));
+          return l;
+        });
+      const a = run(fused, () => fused.mseLoss(x, y));
+      const b = run(plain, () => mseLoss(plain.forward(x), y));
+      assert.deepEqual(await a.read(), await b.read(), "loss");
+      const pa = fused.parameters(), pb = plain.parameters();
+      for (let i = 0; i < pa.length; i++) {
+        assert.deepEqual(await pa[i].grad!.read(), await pb[i].grad!.read(), pa[i].name);
+        pa[i].grad!.dispose();
+        pb[i].grad!.dispose();
+        pa[i].grad = pb[i].grad = null;
+      }
+      a.dispose();
+      b.dispose();
+    }
+    // Without gradients (evaluation) it is the loss alone, and batch 2 takes the unfused path.
+    const l1 = noGrad(() => fused.mseLoss(x, y));
+    assert.equal(l1.requiresGrad, false);
+    const x2 = Tensor.from(Float32Array.from(randomData(2 * h * w, rng)), [2, 1, h, w]);
+    const y2 = Tensor.from(Float32Array.from(randomData(2 * cfg.outputs, rng)), [2, cfg.outputs]);
+    const l2 = noGrad(() => fused.mseLoss(x2, y2));
+    const l2ref = noGrad(() => mseLoss(fused.forward(x2), y2));
+    assert.deepEqual(await l2.read(), await l2ref.read());
+    assert.throws(() => fused.mseLoss(x, y2), /target must be \[1, \d+\]/);
+    for (const t of [x, y, x2, y2, l1, l2, l2ref]) t.dispose();
+    fused.dispose();
+    plain.dispose();
+  }
 });
 
 Deno.test("GPU memory is flat over 600 training steps (buffers pooled, intermediates freed)", async () => {

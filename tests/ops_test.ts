@@ -10,6 +10,7 @@ import { maxPool2d, maxPool2dReference } from "../nn/ops/maxpool2d.ts";
 import { relu, reluBackward, reluReference } from "../nn/ops/relu.ts";
 import { gemm, linear, linearReference } from "../nn/ops/linear.ts";
 import { mseLoss, mseLossReference } from "../nn/ops/mse_loss.ts";
+import { mlpHeadMseLoss } from "../nn/ops/mlp_head.ts";
 import { add, mul, sub } from "../nn/ops/elementwise.ts";
 
 const convCases = [
@@ -187,6 +188,24 @@ Deno.test("mseLoss", () =>
     inputs: [{ shape: [4, 29], grad: true }, { shape: [4, 29] }],
     gpu: ([p, t]) => mseLoss(p, t),
     reference: ([p, t]) => Float64Array.of(mseLossReference(p, t)),
+  }));
+
+Deno.test("mlpHeadMseLoss (fused batch-1 fc + ReLU, fc, MSE)", () =>
+  checkGradients({
+    name: "mlpHeadMseLoss",
+    inputs: [
+      { shape: [1, 12], grad: true },
+      { shape: [8, 12], grad: true },
+      { shape: [8], grad: true },
+      { shape: [5, 8], grad: true },
+      { shape: [5], grad: true },
+      { shape: [1, 5] },
+    ],
+    gpu: ([x, w1, b1, w2, b2, t]) => mlpHeadMseLoss(x, w1, b1, w2, b2, t),
+    reference: ([x, w1, b1, w2, b2, t]) => {
+      const h = linearReference(x, [1, 12], w1, [8, 12], b1, { relu: true }).data;
+      return Float64Array.of(mseLossReference(linearReference(h, [1, 8], w2, [5, 8], b2).data, t));
+    },
   }));
 
 Deno.test("mseLoss: backward() without a seed uses the forward's gradient, same bits, fewer dispatches", async () => {

@@ -7,6 +7,8 @@
 import { Module } from "../module.ts";
 import { Conv2d, Linear } from "../layers.ts";
 import { convOutSize } from "../ops/conv2d.ts";
+import { canFuseMlpHead, mlpHeadMseLoss } from "../ops/mlp_head.ts";
+import { mseLoss } from "../ops/mse_loss.ts";
 import type { Tensor } from "../tensor.ts";
 import { Rng } from "../../data/rng.ts";
 
@@ -91,13 +93,31 @@ export class KeypointCnn extends Module {
 
   /** x: [N, 1, H, W] pixels in [-0.5, 0.5] → [N, outputs] coordinates in [0, 1]. */
   forward(x: Tensor): Tensor {
+    return this.fc2.forward(this.fc1.forward(this.#features(x)));
+  }
+
+  /**
+   * The training loss `mseLoss(forward(x), target)` as a [1] tensor. At batch 1 the fully
+   * connected head and the loss are one fused op (ops/mlp_head.ts): the same values, two
+   * dispatches fewer.
+   */
+  mseLoss(x: Tensor, target: Tensor): Tensor {
+    const t = this.#features(x);
+    const { fc1, fc2 } = this;
+    if (fc1.relu && !fc2.relu && canFuseMlpHead(t, fc1.weight, fc1.bias, fc2.weight, fc2.bias)) {
+      return mlpHeadMseLoss(t, fc1.weight, fc1.bias!, fc2.weight, fc2.bias!, target);
+    }
+    return mseLoss(fc2.forward(fc1.forward(t)), target);
+  }
+
+  /** The conv blocks, flattened: [N, 1, H, W] → [N, flat]. */
+  #features(x: Tensor): Tensor {
     const { inputHeight: h, inputWidth: w } = this.config;
     if (x.shape.length !== 4 || x.shape[1] !== 1 || x.shape[2] !== h || x.shape[3] !== w) {
       throw new Error(`facekit: model expects input [N, 1, ${h}, ${w}], got [${x.shape}]`);
     }
     let t = x;
     for (const conv of this.convs) t = conv.forwardMaxPool2(t);
-    t = t.reshape([t.shape[0], -1]);
-    return this.fc2.forward(this.fc1.forward(t));
+    return t.reshape([t.shape[0], -1]);
   }
 }

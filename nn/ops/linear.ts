@@ -258,22 +258,25 @@ function vec4Binding(t: Tensor, elements: number) {
 /**
  * The batch-1 backward in one dispatch (linear_backward_b1.wgsl) instead of the ReLU mask, the
  * input-gradient GEMM and the outer product: [dx, dW, db], the same bits as those kernels.
+ * `y` is the layer's output (its ReLU mask when `relu`); needs in features % 4 = 0. The input
+ * gradient is computed when `wantDx` (default: when x requires grad).
  */
-function backwardBatch1(
+export function linearBackwardBatch1(
   dy: Tensor,
   y: Tensor,
   x: Tensor,
   weight: Tensor,
   bias: Tensor | null,
   relu: boolean,
+  wantDx = x.requiresGrad,
 ): (Tensor | null)[] {
   const [n, k] = weight.shape;
   const hasBias = !!bias;
   const dw = gradientFor(weight, [n, k]);
   const db = bias ? gradientFor(bias, [n]) : Tensor.empty([n]);
   // Without an input gradient its binding gets a scratch tensor and no threads.
-  const dx = Tensor.empty(x.requiresGrad ? [1, k] : [4]);
-  const xThreads = x.requiresGrad ? (n % 4 === 0 ? Math.ceil(k / 8) : k / 4) : 0;
+  const dx = Tensor.empty(wantDx ? [1, k] : [4]);
+  const xThreads = wantDx ? (n % 4 === 0 ? Math.ceil(k / 8) : k / 4) : 0;
   rt().dispatch(
     BACKWARD_B1,
     [
@@ -289,8 +292,8 @@ function backwardBatch1(
     params([n, k, relu ? 1 : 0, xThreads]),
   );
   if (!hasBias) db.dispose();
-  if (!x.requiresGrad) dx.dispose();
-  return [x.requiresGrad ? dx : null, dw, hasBias ? db : null];
+  if (!wantDx) dx.dispose();
+  return [wantDx ? dx : null, dw, hasBias ? db : null];
 }
 
 /** `x·Wᵀ + b` for x [batch, in], W [out, in], b [out]; `relu` fuses a ReLU. */
@@ -315,7 +318,7 @@ export function linear(
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(y, "linear", inputs, (dy) => {
     if (m === 1 && k % 4 === 0) {
-      return backwardBatch1(dy, y, x, weight, bias, !!opt.relu);
+      return linearBackwardBatch1(dy, y, x, weight, bias, !!opt.relu);
     }
     const g = opt.relu ? reluBackward(y, dy) : dy;
     const grads = [

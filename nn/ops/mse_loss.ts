@@ -37,14 +37,7 @@ export function mseLoss(pred: Tensor, target: Tensor): Tensor {
   record(loss, "mseLoss", [pred], (dloss) => {
     dpredOnes?.dispose();
     dpredOnes = null;
-    const dpred = Tensor.empty(pred.shape);
-    rt().dispatch(
-      BACKWARD,
-      [pred.binding, target.binding, dloss.binding, dpred.binding],
-      pred.size,
-      params([pred.size]),
-    );
-    return [dpred];
+    return [mseGradient(pred, target, dloss)];
   });
   loss.node!.backwardFromOnes = () => {
     const g = dpredOnes;
@@ -52,6 +45,18 @@ export function mseLoss(pred: Tensor, target: Tensor): Tensor {
     return [g];
   };
   return loss;
+}
+
+/** d(loss)/d(pred) = dloss · 2 (pred − target) / n, with dloss [1] on the GPU. */
+export function mseGradient(pred: Tensor, target: Tensor, dloss: Tensor): Tensor {
+  const dpred = Tensor.empty(pred.shape);
+  rt().dispatch(
+    BACKWARD,
+    [pred.binding, target.binding, dloss.binding, dpred.binding],
+    pred.size,
+    params([pred.size]),
+  );
+  return dpred;
 }
 
 /** Float64 CPU reference of {@link mseLoss}. */
