@@ -79,37 +79,10 @@ export function gradientFor(input: Tensor, shape: readonly number[]): Tensor {
   return Tensor.empty(shape);
 }
 
-/** Work an op's backward recorded late, and the tensors it will write (see deferGradientWork). */
-let deferred: { writes: Set<object>; flush: () => void } | null = null;
-
-/**
- * Lets an op's backward leave part of its work unrecorded (conv2d's split-K reductions, which
- * the next convolution's prep dispatch then runs as an extra job): `flush` records it, and
- * `writes` are the gradient tensors it completes. The backward pass calls `flush` before
- * anything reads one of them, and at its end; the op calls `deferGradientWork(null)` when it
- * recorded the work itself. At most one piece of work waits: a second one flushes the first.
- */
-export function deferGradientWork(work: { writes: Tensor[]; flush: () => void } | null): void {
-  if (work && deferred) flushDeferred();
-  deferred = work && { writes: new Set(work.writes.map((t) => t.storage)), flush: work.flush };
-}
-
-function flushDeferred(): void {
-  const d = deferred;
-  deferred = null;
-  d?.flush();
-}
-
-/** Flushes deferred work before one of these tensors is read. */
-function settle(...ts: Tensor[]): void {
-  if (deferred && ts.some((t) => deferred!.writes.has(t.storage))) flushDeferred();
-}
-
 /** Hands a leaf its first gradient, moved into its gradient target when it has one. */
 function giveLeafGradient(t: Tensor, g: Tensor): void {
   const target = t.gradTarget;
   if (target && g.storage !== target.storage) {
-    settle(g);
     rt().copy(g.buffer, g.offset, target.buffer, target.offset, g.size * 4);
     g.dispose();
     g = Tensor.over(t.shape, target.storage);
@@ -124,7 +97,6 @@ function backwardPass(root: Tensor, seed?: Tensor): void {
     walkBackward(root, seed);
   } finally {
     targetsHandedOut = null;
-    flushDeferred();
   }
 }
 
@@ -146,13 +118,11 @@ function walkBackward(root: Tensor, seed?: Tensor): void {
       if (!node) {
         // A leaf: hand the gradient over (it outlives tidy scopes) or accumulate.
         if (t.grad) {
-          settle(g);
           addInPlace(t.grad, g);
           g.dispose();
         } else giveLeafGradient(t, g);
         continue;
       }
-      settle(g);
       inputGrads = node.backward(g);
       if (g !== seed) g.dispose();
     }
@@ -162,7 +132,6 @@ function walkBackward(root: Tensor, seed?: Tensor): void {
       if (!input.requiresGrad) return ig.dispose();
       const prev = grads.get(input);
       if (prev) {
-        settle(prev, ig);
         addInPlace(prev, ig);
         ig.dispose();
       } else grads.set(input, ig);

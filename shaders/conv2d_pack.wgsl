@@ -1,6 +1,6 @@
-// Prepares the operands of the tiled convolution kernels: up to four independent jobs in one
+// Prepares the operands of the tiled convolution kernels: up to three independent jobs in one
 // dispatch (threads [0, pad_threads) do job 1, one padded row each; the next pack_threads do
-// job 2; the next pad2_threads do job 3; the next rd.count do job 4).
+// job 2; the next pad2_threads do job 3).
 //  1. dst_pad = src copied into a zero-padded NCHW layout [nc, hp, wp4 vec4s], so the tiled
 //     kernels load rows as aligned vec4s and never bounds-check; element (r, c) of a plane lands
 //     at (r + pt, c + pl). With flags bit 0, src is masked by msk > 0 (the gradient of a fused
@@ -14,14 +14,11 @@
 //     input gradient, where ch runs over ci and r over co).
 //  3. dst_pad2 = src (masked like job 1) in a second padded layout: the weight gradient and the
 //     input gradient of one convolution want dy padded differently, and one dispatch beats two.
-//  4. the split-K reduction of the previous layer's weight gradient (reduce_partials from
-//     conv2d_reduce_partials.wgsl), recorded late so that it needs no dispatch of its own.
 // With flags bit 2 (the backward of a convolution with a fused 2×2 max-pool), src is the pooled
 // gradient [nc, h/2, w/2] and element (r, c) of the h × w plane is src at (r/2, c/2) where the
 // window's winner idx is this position (else 0; rows and columns past the full windows are 0);
 // the mask msk > 0 then reads the pooled output.
-// nn/ops/conv2d.ts prepends conv2d_tile_common.wgsl (udiv, window) and
-// conv2d_reduce_partials.wgsl.
+// nn/ops/conv2d.ts prepends conv2d_tile_common.wgsl (udiv, window).
 struct Layout {
   hp: u32, wp4: u32, pt: u32, pl: u32,
   dil: u32, threads: u32, _a: u32, _b: u32,
@@ -32,9 +29,7 @@ struct Params {
   s_red: u32, pack_threads: u32, _a: u32, _b: u32,
   pad: Layout,
   pad2: Layout,
-  rd: Reduce,
 }
-struct Reduce { chunks: u32, wsize: u32, co: u32, count: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<vec4f>;
 @group(0) @binding(2) var<storage, read> msk: array<vec4f>;
@@ -43,10 +38,6 @@ struct Reduce { chunks: u32, wsize: u32, co: u32, count: u32 }
 @group(0) @binding(5) var<storage, read_write> dst_pack: array<vec4f>;
 @group(0) @binding(6) var<storage, read_write> dst_pad2: array<vec4f>;
 @group(0) @binding(7) var<storage, read> idx: array<u32>;
-@group(0) @binding(8) var<storage, read> red_pw: array<f32>;
-@group(0) @binding(9) var<storage, read> red_pb: array<f32>;
-@group(0) @binding(10) var<storage, read_write> red_dw: array<f32>;
-@group(0) @binding(11) var<storage, read_write> red_db: array<f32>;
 
 fn put(second: bool, o: u32, v: vec4f) {
   if (second) { dst_pad2[o] = v; } else { dst_pad[o] = v; }
@@ -133,11 +124,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let q = i - p.pad.threads;
   if (q >= p.pack_threads) {
     let i2 = q - p.pack_threads;
-    if (i2 < p.pad2.threads) {
-      pad_row(p.pad2, true, i2);
-    } else if (i2 - p.pad2.threads < p.rd.count) {
-      reduce_partials(i2 - p.pad2.threads, p.rd.chunks, p.rd.wsize, p.rd.co);
-    }
+    if (i2 < p.pad2.threads) { pad_row(p.pad2, true, i2); }
     return;
   }
   let t = udiv(q, p.kk);

@@ -23,7 +23,6 @@ import gradInputSrc from "../../shaders/conv2d_grad_input.wgsl" with { type: "te
 import gradWeightSrc from "../../shaders/conv2d_grad_weight.wgsl" with { type: "text" };
 import packSrc from "../../shaders/conv2d_pack.wgsl" with { type: "text" };
 import reduceSrc from "../../shaders/conv2d_reduce.wgsl" with { type: "text" };
-import reducePartialsSrc from "../../shaders/conv2d_reduce_partials.wgsl" with { type: "text" };
 import tileForwardSrc from "../../shaders/conv2d_tile_forward.wgsl" with { type: "text" };
 import tileGradWeightSrc from "../../shaders/conv2d_tile_grad_weight.wgsl" with {
   type: "text",
@@ -33,7 +32,7 @@ import udivSrc from "../../shaders/udiv.wgsl" with { type: "text" };
 import { fillTemplate, kernel, params } from "../kernel.ts";
 import { type BufferBinding, type Kernel, rt } from "../runtime.ts";
 import { Tensor } from "../tensor.ts";
-import { deferGradientWork, gradientFor, record } from "../autograd.ts";
+import { gradientFor, record } from "../autograd.ts";
 import { maxPool2d } from "./maxpool2d.ts";
 import { reduceSum } from "./reduce.ts";
 import { reluBackward as reluMask } from "./relu.ts";
@@ -43,8 +42,8 @@ const GRAD_INPUT = kernel("conv2d_grad_input", gradInputSrc);
 const GRAD_WEIGHT = kernel("conv2d_grad_weight", gradWeightSrc);
 /** Helpers (udiv, window) every tiled convolution kernel and the prep share. */
 const tileCommonSrc = udivSrc + windowSrc;
-const PACK = kernel("conv2d_pack", tileCommonSrc + reducePartialsSrc + packSrc);
-const REDUCE = kernel("conv2d_reduce", reducePartialsSrc + reduceSrc);
+const PACK = kernel("conv2d_pack", tileCommonSrc + packSrc);
+const REDUCE = kernel("conv2d_reduce", reduceSrc);
 
 /** Convolution hyper-parameters. */
 export interface Conv2dOptions {
@@ -616,13 +615,6 @@ function prep(
   const layout = (l: Padded, d: number) => [l.hp, l.wp4, l.pt, l.pl, d, planes * l.hp, 0, 0];
   const first = layout(pad, dil);
   const other = second ? layout(second.pad, second.dil) : [1, 1, 0, 0, 1, 0, 0, 0];
-  // Job 4: the previous layer's weight-gradient reduction, if it waits (else scratch bindings).
-  const reduce = takeReduce();
-  const scratch = reduce ? [] : [Tensor.empty([1]), Tensor.empty([1])];
-  const reduceBindings = reduce
-    ? reduce.hold.map((t) => t.binding)
-    : [src.binding, src.binding, scratch[0].binding, scratch[1].binding];
-  const reduceWords = reduce ? reduce.words : [0, 0, 0, 0];
   rt().dispatch(
     PACK,
     [
@@ -633,9 +625,8 @@ function prep(
       packed.binding,
       padded2.binding,
       (unpool ?? src).binding,
-      ...reduceBindings,
     ],
-    first[5] + packThreads + other[5] + reduceWords[3],
+    first[5] + packThreads + other[5],
     params([
       planes,
       h,
@@ -651,10 +642,8 @@ function prep(
       0,
       ...first,
       ...other,
-      ...reduceWords,
     ]),
   );
-  for (const t of [...(reduce?.hold ?? []), ...scratch]) t.dispose();
   if (!second) padded2.dispose();
   if (!pack) packed.dispose();
   return { padded, packed: pack ? packed : null, padded2: second ? padded2 : null };
@@ -897,55 +886,22 @@ function tiledBackward(
   }
   rt().dispatch(gradWeightKernel(gwConfig), gwBindings, chunks * perChunk, params(gw));
   if (chunks > 1) {
-    // Recorded late: the next convolution's prep runs it as an extra job (or the backward pass
-    // records it alone before anything reads dw).
-    deferReduce(pw, pb, dw, db, [chunks, wsize, g.co, wsize + (db ? g.co : 0)]);
-  } else if (pb !== db) pb.dispose();
+    const sink = db ?? Tensor.empty([1]);
+    const count = wsize + (db ? g.co : 0);
+    rt().dispatch(
+      REDUCE,
+      [pw.binding, pb.binding, dw.binding, sink.binding],
+      count,
+      params([chunks, wsize, g.co, count]),
+    );
+    if (sink !== db) sink.dispose();
+    pw.dispose();
+  }
+  if (pb !== db) pb.dispose();
   wq?.dispose();
   if (dyd !== dyp) dyd.dispose();
   if (dyp !== dy) dyp.dispose();
   return [dx, dw, db];
-}
-
-/**
- * A split-K weight-gradient reduction not recorded yet: `hold` is [partials of dw, of db, dw,
- * db (or a sink)], tensors this module owns until the reduction is recorded (views, for dw and
- * db: autograd may drop those, and their buffers must not be reused before it runs).
- */
-interface PendingReduce {
-  hold: Tensor[];
-  /** conv2d_reduce's Params: chunks, wsize, co, count. */
-  words: number[];
-}
-let pendingReduce: PendingReduce | null = null;
-
-function deferReduce(pw: Tensor, pb: Tensor, dw: Tensor, db: Tensor | null, words: number[]) {
-  if (pendingReduce) {
-    recordReduce();
-    deferGradientWork(null);
-  }
-  const view = (t: Tensor) => Tensor.over(t.shape, t.storage);
-  pendingReduce = { hold: [pw, pb, view(dw), db ? view(db) : Tensor.empty([1])], words };
-  deferGradientWork({ writes: db ? [dw, db] : [dw], flush: recordReduce });
-}
-
-/** The waiting reduction, now the caller's to record (null when none waits). */
-function takeReduce(): PendingReduce | null {
-  const r = pendingReduce;
-  if (r) {
-    pendingReduce = null;
-    deferGradientWork(null);
-  }
-  return r;
-}
-
-/** Records the waiting reduction as a dispatch of its own. */
-function recordReduce(): void {
-  const r = pendingReduce;
-  pendingReduce = null;
-  if (!r) return;
-  rt().dispatch(REDUCE, r.hold.map((t) => t.binding), r.words[3], params(r.words));
-  for (const t of r.hold) t.dispose();
 }
 
 const rowsOf = (pad: Padded): Rows => ({ hp: pad.hp, rw: pad.wp4, scalar: false });
