@@ -61,6 +61,32 @@ Deno.test("conv2d with fused ReLU", () => {
   });
 });
 
+// Two split-K convolutions in a row; with one weight shared by both, its two gradients are summed;
+// a frozen second weight's gradient is dropped.
+for (const mode of ["", "shared", "frozen"]) {
+  const shared = mode === "shared";
+  Deno.test(`conv2d → conv2d, split-K weight gradients ${mode}`, () => {
+    const xs = [2, 4, 9, 12], ws = [4, 4, 3, 3];
+    const c = { stride: 1, padding: 1 };
+    return checkGradients({
+      name: "conv2d→conv2d",
+      inputs: [
+        { shape: xs, grad: true },
+        { shape: ws, grad: true },
+        { shape: [4], grad: true },
+        { shape: ws, grad: mode === "" },
+        { shape: [4], grad: true },
+      ],
+      gpu: ([x, w1, b1, w2, b2]) =>
+        conv2d(conv2d(x, w1, b1, { ...c, relu: true }), shared ? w1 : w2, b2, c),
+      reference: ([x, w1, b1, w2, b2]) => {
+        const h = conv2dReference(x, xs, w1, ws, b1, { ...c, relu: true });
+        return conv2dReference(h.data, h.shape, shared ? w1 : w2, ws, b2, c).data;
+      },
+    });
+  });
+}
+
 // Convolutions with the 2×2 max-pool fused (floor: odd sides drop a row or column) against
 // conv2d → maxPool2d in float64.
 const pooledConvCases = [
