@@ -8,6 +8,8 @@
  * @module
  */
 
+import { DECIMAL } from "./decimal.ts";
+
 /**
  * How far a relative coordinate may stray outside [0, 1] before {@link parseAsf} rejects it
  * (rounding slack only: the 240 real IMM files span 0.169…0.966).
@@ -91,4 +93,3 @@ export function parseAsf(text: string, fileName: string, expectedPoints?: number
   return { points: Float32Array.from(coords), imageName };
 }
 
-const DECIMAL = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;

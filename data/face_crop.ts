@@ -72,11 +72,15 @@ export function describeBox(box: CropBox): string {
   return `left=${box.left}, top=${box.top}, width=${box.width}, height=${box.height}`;
 }
 
+/** How many times the image's larger side a box may measure (see {@link boxImageProblem}). */
+export const MAX_BOX_TO_IMAGE = 8;
+
 /**
  * Why `box` cannot be cropped from a `width`×`height` image, or null when it can: a non-finite
- * coordinate, a non-positive size, or no overlap at all with the image (the continuous box
- * [left, left + width) × [top, top + height) must share some area with [0, width) × [0, height)).
- * A box that only partly extends past the image is fine (zero padding).
+ * coordinate, a non-positive size, no overlap at all with the image (the continuous box
+ * [left, left + width) × [top, top + height) must share some area with [0, width) × [0, height)),
+ * or a side over {@link MAX_BOX_TO_IMAGE}× the image's larger side. A box that only partly
+ * extends past the image is fine (zero padding).
  */
 export function boxImageProblem(box: CropBox, width: number, height: number): string | null {
   const { top, left, width: w, height: h } = box;
@@ -84,6 +88,13 @@ export function boxImageProblem(box: CropBox, width: number, height: number): st
   if (!(w > 0 && h > 0)) return `box (${describeBox(box)}) has a non-positive size ${w}×${h}`;
   if (left >= width || left + w <= 0 || top >= height || top + h <= 0) {
     return `box (${describeBox(box)}) lies entirely outside the ${width}×${height} image`;
+  }
+  // Far larger than the image, a crop would be a few pixels of image in a sea of zeros (and at
+  // extremes its matrix is not invertible): a mistyped box, not a face.
+  const side = Math.max(width, height);
+  if (Math.max(w, h) > MAX_BOX_TO_IMAGE * side) {
+    return `box (${describeBox(box)}) is over ${MAX_BOX_TO_IMAGE}× the ${width}×${height} image's ` +
+      `larger side`;
   }
   return null;
 }

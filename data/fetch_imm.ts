@@ -137,10 +137,12 @@ function describe(e: unknown): string {
 async function checkCount(found: { dir: string; count: number }, expected: number) {
   const { unpaired } = await listImmPairs(found.dir);
   if (found.count !== expected || unpaired.length > 0) {
+    const list = unpaired.slice(0, 5).join(", ") + (unpaired.length > 5 ? ", …" : "");
     throw new Error(
       `IMM data directory ${found.dir}: ${found.count} image/annotation pairs` +
-        (unpaired.length ? ` and ${unpaired.length} unpaired files` : "") +
-        `, expected ${expected} pairs (incomplete copy?)`,
+        (unpaired.length ? ` and ${unpaired.length} file(s) without a partner (${list})` : "") +
+        `, expected ${expected} pairs (` +
+        (found.count > expected ? "extra files?" : "incomplete copy?") + ")",
     );
   }
   return found.dir;

@@ -57,14 +57,21 @@ export interface ImmListing {
   pairs: string[];
   /** File names whose partner (`.jpg` ↔ `.asf`) is missing, sorted. */
   unpaired: string[];
+  /** The file names of each pair as they are on disk (extensions may be upper case). */
+  files: Map<string, { jpg: string; asf: string }>;
 }
 
-/** Lists IMM-named `.jpg`/`.asf` files in `dir` (non-recursive, extensions case-insensitive). */
+/**
+ * Lists IMM-named `.jpg`/`.asf` files in `dir` (non-recursive, extensions case-insensitive;
+ * symbolic links to files count, as in a folder of links to a read-only copy).
+ */
 export async function listImmPairs(dir: string): Promise<ImmListing> {
   const jpg = new Map<string, string>(), asf = new Map<string, string>();
   try {
     for await (const e of Deno.readDir(dir)) {
-      if (!e.isFile) continue;
+      const isFile = e.isFile ||
+        (e.isSymlink && await Deno.stat(join(dir, e.name)).then((s) => s.isFile, () => false));
+      if (!isFile) continue;
       const m = /^(.*)\.(jpg|asf)$/i.exec(e.name);
       if (!m || !NAME_RE.test(m[1])) continue;
       (m[2].toLowerCase() === "jpg" ? jpg : asf).set(m[1], e.name);
@@ -73,11 +80,12 @@ export async function listImmPairs(dir: string): Promise<ImmListing> {
     throw new Error(`IMM data directory ${dir}: cannot read (${(e as Error).message})`);
   }
   const pairs = [...jpg.keys()].filter((b) => asf.has(b)).sort();
+  const files = new Map(pairs.map((b) => [b, { jpg: jpg.get(b)!, asf: asf.get(b)! }]));
   const unpaired = [
     ...[...jpg].filter(([b]) => !asf.has(b)).map(([, f]) => f),
     ...[...asf].filter(([b]) => !jpg.has(b)).map(([, f]) => f),
   ].sort();
-  return { pairs, unpaired };
+  return { pairs, unpaired, files };
 }
 
 const cache = new Map<string, Promise<ImmDataset>>();
@@ -105,7 +113,7 @@ export function loadImmDataset(dir: string, opts: LoadImmOptions): Promise<ImmDa
 
 async function loadUncached(dir: string, opts: LoadImmOptions): Promise<ImmDataset> {
   const { width, height } = opts;
-  const { pairs, unpaired } = await listImmPairs(dir);
+  const { pairs, unpaired, files } = await listImmPairs(dir);
   if (unpaired.length > 0) {
     const list = unpaired.slice(0, 5).join(", ") + (unpaired.length > 5 ? ", …" : "");
     throw new Error(
@@ -118,7 +126,7 @@ async function loadUncached(dir: string, opts: LoadImmOptions): Promise<ImmDatas
   }
 
   const shapes = await Promise.all(pairs.map(async (base) => {
-    const file = join(dir, `${base}.asf`);
+    const file = join(dir, files.get(base)!.asf);
     const { points, imageName } = parseAsf(await Deno.readTextFile(file), file, IMM_NUM_POINTS);
     if (imageName !== null && imageName.toLowerCase() !== `${base}.jpg`.toLowerCase()) {
       throw new Error(`${file}: host image is "${imageName}", expected "${base}.jpg"`);
@@ -126,7 +134,12 @@ async function loadUncached(dir: string, opts: LoadImmOptions): Promise<ImmDatas
     return points;
   }));
 
-  const images = await decodeAll(pairs.map((b) => join(dir, `${b}.jpg`)), width, height, opts);
+  const images = await decodeAll(
+    pairs.map((b) => join(dir, files.get(b)!.jpg)),
+    width,
+    height,
+    opts,
+  );
 
   const samples: ImmSample[] = pairs.map((name, i) => {
     const person = Number(NAME_RE.exec(name)![1]);

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { parseDecimal } from "./decimal.ts";
+
 /** Values per face (68 landmarks × x, y). */
 export const CSV_VALUES_PER_FACE = 136;
 
@@ -105,7 +107,7 @@ function parseRows(text: string, source: string, gaps: boolean): PredictionFaces
     if (Number(id) !== expected) {
       throw new Error(`${at}: Id ${id} out of order, expected ${expected}`);
     }
-    const x = v === "" ? NaN : Number(v);
+    const x = parseDecimal(v);
     if (!Number.isFinite(x)) throw new Error(`${at}: value "${v}" is not a finite number`);
     if (k === 0) {
       out.indices.push(base / CSV_VALUES_PER_FACE);

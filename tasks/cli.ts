@@ -4,6 +4,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { parseDecimal } from "../data/decimal.ts";
 
 /** Thrown for bad command-line input; tasks print its message without a stack trace. */
 export class UsageError extends Error {
@@ -43,6 +44,10 @@ export function parseFlags(
     throw new UsageError((e as Error).message);
   }
   const { values, positionals } = parsed;
+  // `--out=` would otherwise mean the current folder, `--data=` the default.
+  for (const s of strings) {
+    if (values[s] === "") throw new UsageError(`--${s} needs a value (got an empty one)`);
+  }
   if (positionals.length > maxPositionals) {
     const extra = positionals[maxPositionals];
     throw new UsageError(
@@ -61,7 +66,8 @@ export function numberFlag(
 ): number {
   const raw = values[name];
   if (raw === undefined) return fallback;
-  const v = Number(raw);
+  // Decimal only: Number() would also take "0x10" or "0b1".
+  const v = typeof raw === "string" ? parseDecimal(raw) : NaN;
   const min = opt.min ?? -Infinity;
   const max = opt.max ?? Infinity;
   if (

@@ -28,6 +28,17 @@ async function facesWithParts(path: string) {
   const faces = flattenFaces(parseDlibXml(await Deno.readTextFile(path), path));
   const bad = faces.findIndex((f) => !f.parts);
   if (bad >= 0) throw new Error(`${path}: face ${bad} (${faces[bad].file}) has no landmarks`);
+  // NME divides by the outer-eye-corner distance (points 36 and 45): it must not be 0.
+  const flat = faces.findIndex((f) => {
+    const p = f.parts!;
+    return !(Math.hypot(p[72] - p[90], p[73] - p[91]) > 0);
+  });
+  if (flat >= 0) {
+    throw new Error(
+      `${path}: face ${flat} (${faces[flat].file}) has points 36 and 45 (the outer eye ` +
+        "corners NME divides by) at the same place",
+    );
+  }
   return faces;
 }
 

@@ -29,6 +29,7 @@ import { predictKeypoints } from "../nn/predict.ts";
 import { decodeImage, type GrayImage, resizeImage } from "../data/image.ts";
 import { boxImageProblem, type CropBox } from "../data/face_crop.ts";
 import { parseDlibXml } from "../data/dlib_xml.ts";
+import { parseDecimal } from "../data/decimal.ts";
 import { keypointsSvg } from "../plot/keypoints_svg.ts";
 import { numberFlag, parseFlags, runMain, UsageError } from "./cli.ts";
 import { writeFileAtomic } from "./run_files.ts";
@@ -114,7 +115,7 @@ export async function loadPredictModel(runDir: string): Promise<PredictModel> {
 
 /** Parses `--box x,y,w,h` (left, top, width, height in original pixels). */
 export function parseBox(raw: string): CropBox {
-  const v = raw.split(",").map((s) => (s.trim() === "" ? NaN : Number(s)));
+  const v = raw.split(",").map(parseDecimal);
   if (v.length !== 4 || !v.every(Number.isFinite) || !(v[2] > 0 && v[3] > 0)) {
     throw new UsageError(
       `--box must be x,y,w,h (left, top, width, height in pixels; width and height > 0), ` +

@@ -28,7 +28,12 @@ export async function loadIbugModel(runDir: string): Promise<ResNet18> {
       `${runDir}: not a train:ibug run folder (needs config.json and model.safetensors)`,
     );
   }
-  const cfg = JSON.parse(await Deno.readTextFile(cfgPath));
+  let cfg;
+  try {
+    cfg = JSON.parse(await Deno.readTextFile(cfgPath));
+  } catch (e) {
+    throw new Error(`${cfgPath}: not valid JSON (${(e as Error).message})`);
+  }
   if (cfg.model !== "ResNet18") throw new Error(`${cfgPath}: model is ${cfg.model}, not ResNet18`);
   const model = new ResNet18(cfg.architecture as ResNet18Config);
   await loadModel(weights, model);
@@ -77,8 +82,15 @@ export async function main(args: string[]): Promise<void> {
     ? undefined
     : numberFlag(values, "workers", 0, { min: 0, max: 64, integer: true });
   const out = (values.out as string | undefined) ?? join(values.model as string, "predictions.csv");
-  // Fail before the (long) prediction if the output folder cannot be made.
-  Deno.mkdirSync(dirname(out) || ".", { recursive: true });
+  // Fail before the (long) prediction if the output cannot be written.
+  if (existsSync(out) && Deno.statSync(out).isDirectory) {
+    throw new UsageError(`--out ${out}: is a folder; give the CSV file to write`);
+  }
+  try {
+    Deno.mkdirSync(dirname(out) || ".", { recursive: true });
+  } catch (e) {
+    throw new UsageError(`--out ${out}: cannot create its folder (${(e as Error).message})`);
+  }
   const { faces, preds, rel, skipped } = await predictIbug(values.model as string, labels, {
     batch,
     workers,

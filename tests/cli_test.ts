@@ -25,3 +25,15 @@ Deno.test("parseFlags: a negative number after a flag is its value, so the range
   assert.throws(() => parseFlags(["--quiet", "-1"], [], ["quiet"]), UsageError);
   assert.throws(() => parseFlags(["--nope"], [], []), UsageError);
 });
+
+Deno.test("parseFlags/numberFlag: empty values and non-decimal numbers are errors", () => {
+  // `--out=` used to mean the current folder and `--data=` the default data folder.
+  assert.throws(() => parseFlags(["--out="], ["out"], []), /--out needs a value/);
+  assert.throws(() => parseFlags(["--data", ""], ["data"], []), /--data needs a value/);
+  const { values } = parseFlags(["--batch", "0x20", "--lr", "1e-3"], ["batch", "lr"], []);
+  assert.throws(
+    () => numberFlag(values, "batch", 1, { min: 1 }),
+    /--batch must be a number.*"0x20"/,
+  );
+  assert.equal(numberFlag(values, "lr", 1), 1e-3);
+});

@@ -35,6 +35,25 @@ Deno.test("imm: tiny fake data set loads and splits by person", async () => {
   }
 });
 
+Deno.test("imm: upper-case extensions and a folder of symbolic links load", async () => {
+  const dir = await fakeImm(["01-1m", "35-1f"]);
+  const links = await Deno.makeTempDir();
+  try {
+    await Deno.rename(join(dir, "01-1m.jpg"), join(dir, "01-1m.JPG"));
+    await Deno.rename(join(dir, "35-1f.asf"), join(dir, "35-1f.ASF"));
+    for await (const e of Deno.readDir(dir)) {
+      await Deno.symlink(join(dir, e.name), join(links, e.name));
+    }
+    for (const d of [dir, links]) {
+      const ds = await loadImmDataset(d, { width: 16, height: 12, workers: 0 });
+      assert.deepEqual([...ds.train, ...ds.val].map((x) => x.name), ["01-1m", "35-1f"], d);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(links, { recursive: true });
+  }
+});
+
 Deno.test("imm: clear errors for missing partners, no data, bad annotations", async () => {
   const dir = await fakeImm(["02-1m", "02-2m"]);
   const empty = await Deno.makeTempDir();

@@ -90,7 +90,7 @@ Deno.test("face crop: a box partly outside the image gives zero padding, no clam
   }
 });
 
-Deno.test("face crop: boxImageProblem rejects boxes entirely outside or degenerate only", () => {
+Deno.test("face crop: boxImageProblem rejects boxes outside, degenerate or far too large only", () => {
   const ok = (b: { left: number; top: number; width: number; height: number }) =>
     assert.equal(boxImageProblem(b, 50, 40), null, JSON.stringify(b));
   const rejects = (b: { left: number; top: number; width: number; height: number }, re: RegExp) => {
@@ -108,6 +108,10 @@ Deno.test("face crop: boxImageProblem rejects boxes entirely outside or degenera
   rejects({ left: 0, top: -30, width: 10, height: 30 }, outside);
   rejects({ left: 500, top: 500, width: 40, height: 40 }, outside);
   rejects({ left: 0, top: 0, width: 0, height: 10 }, /non-positive size 0×10/);
+  // A mistyped, enormous box (1e9 made the crop matrix singular) names the box; 8× is the limit.
+  ok({ left: -150, top: -150, width: 400, height: 400 });
+  rejects({ left: 0, top: 0, width: 1e9, height: 1e9 }, /width=1000000000.* is over 8× the 50×40/);
+  rejects({ left: 0, top: 0, width: 10, height: 401 }, /over 8×/);
   rejects({ left: 0, top: 0, width: 10, height: -1 }, /non-positive size/);
   rejects({ left: NaN, top: 0, width: 10, height: 10 }, /not finite/);
   // cropCheckedFaces crops the good boxes exactly like cropFacesToBytes and zeros the bad ones.
