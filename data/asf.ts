@@ -92,4 +92,3 @@ export function parseAsf(text: string, fileName: string, expectedPoints?: number
   }
   return { points: Float32Array.from(coords), imageName };
 }
-

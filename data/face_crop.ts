@@ -93,7 +93,9 @@ export function boxImageProblem(box: CropBox, width: number, height: number): st
   // extremes its matrix is not invertible): a mistyped box, not a face.
   const side = Math.max(width, height);
   if (Math.max(w, h) > MAX_BOX_TO_IMAGE * side) {
-    return `box (${describeBox(box)}) is over ${MAX_BOX_TO_IMAGE}× the ${width}×${height} image's ` +
+    return `box (${
+      describeBox(box)
+    }) is over ${MAX_BOX_TO_IMAGE}× the ${width}×${height} image's ` +
       `larger side`;
   }
   return null;

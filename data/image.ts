@@ -34,7 +34,14 @@ export async function decodeImage(bytes: Uint8Array, name: string): Promise<Gray
   try {
     img = await decode(bytes);
   } catch (e) {
-    throw new Error(`${name}: cannot decode image (${e instanceof Error ? e.message : e})`);
+    const why = e instanceof Error ? e.message : String(e);
+    // The decoders are WebAssembly: a trap inside one reads "unreachable".
+    const reason = bytes.length === 0
+      ? "empty file"
+      : /unreachable|out of bounds/i.test(why)
+      ? `corrupt or truncated image data: ${why}`
+      : why;
+    throw new Error(`${name}: cannot decode image (${reason})`);
   }
   // imagescript returns a GIF (frame list) for GIFs; only still images are supported here.
   if (!("bitmap" in img) || !(img.width > 0) || !(img.height > 0)) {

@@ -97,7 +97,13 @@ export async function main(args: string[]): Promise<void> {
     skipBad: Boolean(values["skip-bad"]),
   });
   for (const s of skipped) console.error(`skipped ${s.file}: ${s.reason}`);
-  if (faces.length === 0) throw new Error(`${labels}: every face was skipped; nothing to predict`);
+  if (faces.length === 0) {
+    throw new Error(
+      skipped.length
+        ? `${labels}: every face was skipped; nothing to predict`
+        : `${labels}: lists no faces (no <box> in any <image>); nothing to predict`,
+    );
+  }
   // Skipped faces leave gaps of 136 Ids, so every other face keeps its XML position.
   writeFileAtomic(out, formatPredictionsCsv(preds, faces.map((f) => f.index)));
   const size = faces[0]?.size ?? 0;

@@ -11,6 +11,8 @@
 // deno-lint-ignore no-import-prefix
 import { csvFormat, csvParse } from "npm:d3@7.9.0";
 import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { UsageError } from "./cli.ts";
 
 /**
  * Writes `data` to `path` via a temp file (`path + ".tmp-<pid>"`) and a rename, so readers (and a
@@ -56,12 +58,20 @@ function isNonEmptyDir(path: string): boolean {
 
 /**
  * Creates and returns the folder for a run. With `out`, that folder is created if needed and used
- * as is (the caller asked for it, existing files included). Otherwise it is
+ * as is (the caller asked for it, other files included), unless it already holds a run
+ * ({@link RUN_MARKERS}): training over it would overwrite that run's weights. Otherwise it is
  * `runs/<task>-<YYYYMMDD-HHMMSS>` in local time; if that already holds files (two runs started in
  * the same second) a `-2`, `-3`, … suffix is added rather than mixing runs.
  */
 export function createRunDir(task: string, out?: string, opts: RunDirOptions = {}): string {
   if (out !== undefined) {
+    const marker = RUN_MARKERS.find((f) => existsSync(join(out, f)));
+    if (marker) {
+      throw new UsageError(
+        `--out ${out} already holds a run (${marker}); choose a new folder or remove that one ` +
+          "(train:ibug continues a run with --resume)",
+      );
+    }
     Deno.mkdirSync(out, { recursive: true });
     return out;
   }
@@ -76,6 +86,9 @@ export function createRunDir(task: string, out?: string, opts: RunDirOptions = {
     }
   }
 }
+
+/** Files that mark a folder as holding a run (see {@link createRunDir}). */
+export const RUN_MARKERS = ["config.json", "model.safetensors", "checkpoint.safetensors"];
 
 /** One metrics row: column name → value; a missing column is written as an empty cell. */
 export type MetricsRow<C extends string = string> = Partial<Record<C, number | string>>;

@@ -85,6 +85,27 @@ export interface TrainResult {
   imagesPerSecond: number;
 }
 
+/** Validation MSE of predicting, for every face, the mean training targets. */
+export function meanPositionMse(
+  task: ImmTask,
+  train: readonly { points: Float32Array }[],
+  val: readonly { points: Float32Array }[],
+): number {
+  const k = 2 * task.points.length;
+  const t = new Float32Array(k);
+  const mean = new Float64Array(k);
+  for (const s of train) {
+    targetsOf(task, s.points, t, 0);
+    for (let i = 0; i < k; i++) mean[i] += t[i] / train.length;
+  }
+  let sum = 0;
+  for (const s of val) {
+    targetsOf(task, s.points, t, 0);
+    for (let i = 0; i < k; i++) sum += (t[i] - mean[i]) ** 2;
+  }
+  return sum / (val.length * k);
+}
+
 /** Targets of one sample: the task's points, interleaved x, y, relative to the image size. */
 function targetsOf(task: ImmTask, points: Float32Array, out: Float32Array, at: number): void {
   task.points.forEach((p, k) => {
@@ -293,6 +314,15 @@ export async function trainImm(o: TrainOptions): Promise<TrainResult> {
     `done in ${formatDuration(summary.seconds)} — val MSE ${last!.mse.toExponential(3)}, ` +
       `mean error ${last!.meanPx.toFixed(2)} px (640×480) — ${runDir}`,
   );
+  // A diverged run still ends with finite numbers: say so when the model does worse than
+  // predicting the mean training position for every face.
+  const baseline = meanPositionMse(task, data.train, data.val);
+  if (!(last!.mse <= baseline)) {
+    console.error(
+      `warning: val MSE ${last!.mse.toExponential(3)} is worse than predicting the mean ` +
+        `training position (${baseline.toExponential(3)}): the run did not learn (too high --lr?)`,
+    );
+  }
   valX.dispose();
   lossSum.dispose();
   opt.dispose();

@@ -54,9 +54,11 @@ Deno.test(
       join(root, "__a_b-20240102-030405"),
     );
 
-    // An explicit `out` is used as is, even when it already holds files.
+    // An explicit `out` is used as is, even when it already holds files, but not over a run.
     assert.equal(createRunDir("nose", first), first);
     assert.deepEqual(names(first), ["metrics.csv"]);
+    Deno.writeTextFileSync(join(first, "config.json"), "{}");
+    assert.throws(() => createRunDir("nose", first), /already holds a run \(config\.json\)/);
     const nested = join(dir, "x", "y", "z");
     assert.equal(createRunDir("face", nested), nested);
     assert.ok(Deno.statSync(nested).isDirectory);

@@ -2,7 +2,7 @@
 // error handling): the run folder holds every promised file, readable and consistent.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { IMM_TASKS, trainImm } from "../tasks/train_imm.ts";
+import { IMM_TASKS, meanPositionMse, trainImm } from "../tasks/train_imm.ts";
 import { fakeImm } from "./fake_imm.ts";
 import { loadSafetensors } from "../nn/safetensors.ts";
 import { readMetricsCsv } from "../tasks/run_files.ts";
@@ -100,4 +100,19 @@ Deno.test("train_imm CLI: bad flags and missing data give clear errors", async (
   } finally {
     await Deno.remove(empty, { recursive: true });
   }
+});
+
+Deno.test("meanPositionMse: the val MSE of predicting the mean training nose tip", () => {
+  const at = (x: number, y: number) => {
+    const p = new Float32Array(116);
+    p[104] = x; // point 52, the nose tip
+    p[105] = y;
+    return { points: p };
+  };
+  // Mean (0.5, 0.25); val errors (0.1, 0.05) and (-0.1, 0.15): (0.01 + 0.0025 + 0.01 + 0.0225) / 4.
+  const mse = meanPositionMse(IMM_TASKS.nose, [at(0.4, 0.2), at(0.6, 0.3)], [
+    at(0.6, 0.3),
+    at(0.4, 0.4),
+  ]);
+  assert.ok(Math.abs(mse - 0.01125) < 1e-7, `${mse}`);
 });
