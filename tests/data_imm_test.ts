@@ -59,7 +59,11 @@ Deno.test("imm: clear errors for missing partners, no data, bad annotations", as
   const empty = await Deno.makeTempDir();
   try {
     await Deno.remove(join(dir, "02-2m.asf"));
-    assert.deepEqual(await listImmPairs(dir), { pairs: ["02-1m"], unpaired: ["02-2m.jpg"] });
+    assert.deepEqual(await listImmPairs(dir), {
+      pairs: ["02-1m"],
+      unpaired: ["02-2m.jpg"],
+      files: new Map([["02-1m", { jpg: "02-1m.jpg", asf: "02-1m.asf" }]]),
+    });
     await assert.rejects(loadImmDataset(dir, { width: 8, height: 6 }), (e: Error) => {
       assert.ok(e.message.includes(dir) && e.message.includes("02-2m.jpg"), e.message);
       return true;
