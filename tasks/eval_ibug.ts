@@ -9,7 +9,7 @@
 import { flattenFaces, parseDlibXml } from "../data/dlib_xml.ts";
 import { parsePredictionFaces } from "../data/kaggle_csv.ts";
 import { meanAbsCoordError, meanNme, meanShapeBaseline } from "../data/nme.ts";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { parseFlags, runMain, UsageError } from "./cli.ts";
 
 /** Scores of one prediction set and of the mean-shape baseline. */
@@ -83,6 +83,9 @@ export async function main(args: string[]): Promise<void> {
     const f = values[flag];
     if (typeof f === "string" && !existsSync(f)) {
       throw new UsageError(`--${flag} ${f}: file not found`);
+    }
+    if (typeof f === "string" && !statSync(f).isFile()) {
+      throw new UsageError(`--${flag} ${f}: is not a file`);
     }
   }
   const r = await evaluateCsv(

@@ -67,8 +67,9 @@ export interface PredictModel {
  * once the files are found); errors name the file.
  */
 export async function loadPredictModel(runDir: string): Promise<PredictModel> {
-  if (!existsSync(runDir) || !statSync(runDir).isDirectory()) {
-    throw new Error(`--model ${runDir}: run folder not found`);
+  if (!existsSync(runDir)) throw new UsageError(`--model ${runDir}: run folder not found`);
+  if (!statSync(runDir).isDirectory()) {
+    throw new UsageError(`--model ${runDir}: is a file; give the run folder that holds it`);
   }
   const cfgPath = join(runDir, "config.json");
   const weights = join(runDir, "model.safetensors");
@@ -228,7 +229,7 @@ export async function main(args: string[]): Promise<void> {
     try {
       text = await Deno.readTextFile(labels);
     } catch (e) {
-      throw new Error(`--labels ${labels}: cannot read (${(e as Error).message})`);
+      throw new UsageError(`--labels ${labels}: cannot read (${(e as Error).message})`);
     }
     boxIndex = new BoxIndex(labels, text);
   }

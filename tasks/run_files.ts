@@ -65,6 +65,9 @@ function isNonEmptyDir(path: string): boolean {
  */
 export function createRunDir(task: string, out?: string, opts: RunDirOptions = {}): string {
   if (out !== undefined) {
+    if (existsSync(out) && !Deno.statSync(out).isDirectory) {
+      throw new UsageError(`--out ${out}: is a file, not a folder`);
+    }
     const marker = RUN_MARKERS.find((f) => existsSync(join(out, f)));
     if (marker) {
       throw new UsageError(

@@ -248,9 +248,13 @@ Deno.test("predict: missing model files give clear errors", async () => {
   try {
     const img = join(dir, "a.png");
     await Deno.writeFile(img, rampPng(8, 8));
+    // A --model that does not name a folder is a bad flag (exit 2), as in predict:ibug.
     let r = await predict(dir, "--model", join(dir, "nope"), img);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2);
     assert.match(r.err, /nope: run folder not found/);
+    r = await predict(dir, "--model", img, img);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /a\.png: is a file; give the run folder/);
     await Deno.mkdir(join(dir, "run"));
     await Deno.writeTextFile(
       join(dir, "run", "config.json"),

@@ -59,6 +59,10 @@ Deno.test(
     assert.deepEqual(names(first), ["metrics.csv"]);
     Deno.writeTextFileSync(join(first, "config.json"), "{}");
     assert.throws(() => createRunDir("nose", first), /already holds a run \(config\.json\)/);
+    assert.throws(
+      () => createRunDir("nose", join(first, "config.json")),
+      /is a file, not a folder/,
+    );
     const nested = join(dir, "x", "y", "z");
     assert.equal(createRunDir("face", nested), nested);
     assert.ok(Deno.statSync(nested).isDirectory);
