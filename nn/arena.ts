@@ -7,7 +7,7 @@
  */
 
 import { rt } from "./runtime.ts";
-import { keep, Tensor } from "./tensor.ts";
+import { keep, shapeSize, Tensor } from "./tensor.ts";
 import { fill } from "./ops/elementwise.ts";
 
 /**
@@ -54,7 +54,7 @@ export class TensorArena {
 
   /** A zero-filled arena for tensors of these shapes (at most the adapter's binding size). */
   constructor(shapes: readonly (readonly number[])[]) {
-    this.layout = arenaLayout(shapes.map((s) => s.reduce((a, b) => a * b, 1)));
+    this.layout = arenaLayout(shapes.map(shapeSize));
     // Kept: an arena made inside tidy() (an optimizer built there) must outlive it.
     this.whole = keep(fill([this.layout.bytes / 4], 0));
     const parent = this.whole.storage;
