@@ -246,14 +246,14 @@ Deno.test("KeypointCnn.mseLoss: the fused batch-1 head gives the bits of the unf
     const y = Tensor.from(Float32Array.from(randomData(cfg.outputs, rng)), [1, cfg.outputs]);
     // Seeded with ones (a training step) and with another seed (the general backward).
     for (const seed of [null, 0.37]) {
-      const run = (m: KeypointCnn, loss: () => Tensor) =>
+      const run = (loss: () => Tensor) =>
         tidy(() => {
           const l = loss();
           l.backward(seed === null ? undefined : Tensor.from([seed], [1]));
           return l;
         });
-      const a = run(fused, () => fused.mseLoss(x, y));
-      const b = run(plain, () => mseLoss(plain.forward(x), y));
+      const a = run(() => fused.mseLoss(x, y));
+      const b = run(() => mseLoss(plain.forward(x), y));
       assert.deepEqual(await a.read(), await b.read(), "loss");
       const pa = fused.parameters(), pb = plain.parameters();
       for (let i = 0; i < pa.length; i++) {
