@@ -222,6 +222,9 @@ export async function main(args: string[]): Promise<void> {
   const fixedBox = typeof values.box === "string" ? parseBox(values.box) : null;
   const batch = numberFlag(values, "batch", 16, { min: 1, max: 1024, integer: true });
   const outDir = typeof values.out === "string" ? values.out : ".";
+  if (existsSync(outDir) && !statSync(outDir).isDirectory()) {
+    throw new UsageError(`--out ${outDir}: is a file; give the folder for the SVGs`);
+  }
   let boxIndex: BoxIndex | null = null;
   const labels = values.labels as string | undefined;
   if (labels !== undefined) {

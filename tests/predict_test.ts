@@ -255,6 +255,9 @@ Deno.test("predict: missing model files give clear errors", async () => {
     r = await predict(dir, "--model", img, img);
     assert.equal(r.code, 2);
     assert.match(r.err, /a\.png: is a file; give the run folder/);
+    r = await predict(dir, "--model", join(dir, "nope"), "--out", img, img);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /--out .*a\.png: is a file; give the folder/);
     await Deno.mkdir(join(dir, "run"));
     await Deno.writeTextFile(
       join(dir, "run", "config.json"),
