@@ -251,7 +251,7 @@ export function gemmNnAs(
 }
 
 /** A binding of the first `elements` values as whole vec4s (pooled buffers are 256-byte sized). */
-function vec4Binding(t: Tensor, elements: number) {
+export function vec4Binding(t: Tensor, elements: number) {
   return { buffer: t.buffer, offset: t.offset, size: Math.ceil(elements / 4) * 16 };
 }
 

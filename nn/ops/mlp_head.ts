@@ -12,7 +12,7 @@ import { kernel, params } from "../kernel.ts";
 import { rt } from "../runtime.ts";
 import { isGradEnabled, Tensor } from "../tensor.ts";
 import { record } from "../autograd.ts";
-import { linearBackwardBatch1 } from "./linear.ts";
+import { linearBackwardBatch1, vec4Binding } from "./linear.ts";
 import { mseGradient } from "./mse_loss.ts";
 
 const HEAD = kernel("mlp_head_mse", sumSrc + headSrc);
@@ -65,18 +65,13 @@ export function mlpHeadMseLoss(
   const loss = Tensor.empty([1]);
   // The ones-seed loss gradient, written by the forward (as mseLoss does).
   let doutOnes: Tensor | null = Tensor.empty(grad ? [1, n2] : [1]);
-  const v4 = (t: Tensor, n: number) => ({
-    buffer: t.buffer,
-    offset: t.offset,
-    size: Math.ceil(n / 4) * 16,
-  });
   rt().dispatch(
     HEAD,
     [
-      v4(x, k1),
-      v4(w1, n1 * k1),
+      vec4Binding(x, k1),
+      vec4Binding(w1, n1 * k1),
       b1.binding,
-      v4(w2, n2 * n1),
+      vec4Binding(w2, n2 * n1),
       b2.binding,
       target.binding,
       h.binding,
