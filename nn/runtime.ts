@@ -94,8 +94,6 @@ export class Runtime {
   readonly maxBindingBytes: number;
   /** Largest workgroup count per grid dimension on this adapter. */
   readonly maxWorkgroupsPerDim: number;
-  /** Storage buffers one kernel may bind on this adapter. */
-  readonly maxStorageBuffers: number;
 
   #pipelines = new Map<string, GPUComputePipeline>();
   #uniforms = new Map<string, GPUBuffer>();
@@ -122,7 +120,6 @@ export class Runtime {
     this.isFallback = gpu.isFallback;
     this.maxBindingBytes = gpu.device.limits.maxStorageBufferBindingSize;
     this.maxWorkgroupsPerDim = gpu.device.limits.maxComputeWorkgroupsPerDimension;
-    this.maxStorageBuffers = gpu.device.limits.maxStorageBuffersPerShaderStage;
   }
 
   /** Current counters. */
