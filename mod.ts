@@ -57,7 +57,7 @@ export { conv2d, type Conv2dOptions, conv2dReference, convOutSize } from "./nn/o
 export { maxPool2d, type MaxPool2dOptions, maxPool2dReference } from "./nn/ops/maxpool2d.ts";
 export { relu, reluReference } from "./nn/ops/relu.ts";
 export { gemm, linear, linearReference, type Operand } from "./nn/ops/linear.ts";
-export { mseLoss, mseLossReference } from "./nn/ops/mse_loss.ts";
+export { mseLoss, mseLossReference } from "./nn/ops/regression_loss.ts";
 export { canFuseMlpHead, mlpHeadMseLoss } from "./nn/ops/mlp_head.ts";
 export { add, addInPlace, copy, fill, fillInPlace, mul, sub } from "./nn/ops/elementwise.ts";
 export { reduceSum } from "./nn/ops/reduce.ts";

@@ -3,7 +3,7 @@
 // and, with p.grad = 1, dout = 2 (out - tgt) / n (the gradient of a backward seeded with ones).
 // Three dispatches (two GEMVs and the loss) become one: at batch 1 each of them ran as a single
 // workgroup anyway. Every sum is rounded as in gemm_nt_vec4.wgsl (per output, vec4 dots in k
-// order, then bias, then ReLU) and mse_forward.wgsl (thread lid takes outputs lid, lid + 64, …,
+// order, then bias, then ReLU) and regression_loss_forward.wgsl (thread lid takes outputs lid, lid + 64, …,
 // then the fixed tree of workgroup_sum.wgsl), so the results are the same bits.
 // h and out are written for the backward (the ReLU mask and the loss gradient).
 struct Params { k1: u32, n1: u32, n2: u32, grad: u32 }
@@ -46,7 +46,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     out[i] = o;
     let d = o - tgt[i];
     sq += d * d;
-    // Rounded as mse_backward.wgsl with dloss = 1.
+    // Rounded as regression_loss_backward.wgsl with dloss = 1.
     if (p.grad != 0u) { dout[i] = 2.0 * d / f32(p.n2); }
   }
   let total = reduce(lid, sq);

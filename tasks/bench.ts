@@ -19,7 +19,7 @@ import { dirname } from "node:path";
 import { initRuntime, rt } from "../nn/runtime.ts";
 import { noGrad, Tensor, tidy } from "../nn/tensor.ts";
 import { FACENET, KeypointCnn, NOSENET } from "../nn/models/keypoint_cnn.ts";
-import { mseLoss } from "../nn/ops/mse_loss.ts";
+import { mseLoss } from "../nn/ops/regression_loss.ts";
 import { gemm } from "../nn/ops/linear.ts";
 import { Adam } from "../nn/optim.ts";
 import { ResNet18 } from "../nn/models/resnet18.ts";

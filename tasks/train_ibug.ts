@@ -16,7 +16,7 @@ import { basename, join, resolve } from "node:path";
 import { initRuntime, rt } from "../nn/runtime.ts";
 import { Tensor, tidy } from "../nn/tensor.ts";
 import { ResNet18, type ResNet18Config } from "../nn/models/resnet18.ts";
-import { mseLoss } from "../nn/ops/mse_loss.ts";
+import { type RegressionLoss, regressionLoss } from "../nn/ops/regression_loss.ts";
 import { addInPlace } from "../nn/ops/elementwise.ts";
 import { Adam } from "../nn/optim.ts";
 import { saveModel } from "../nn/serialize.ts";
@@ -31,6 +31,14 @@ import { formatDuration, ProgressBar } from "./progress.ts";
 import { writeRunPlots } from "./run_plots.ts";
 import { cosineLrScale } from "./lr_schedule.ts";
 import { fillBatch, predictFaces } from "./ibug_batches.ts";
+import {
+  fitTargetScaling,
+  identityScaling,
+  standardize,
+  type TargetScaling,
+  unstandardize,
+  withFoldedHead,
+} from "./ibug_targets.ts";
 
 /** File names tried, in order, when `--labels` is not given. */
 export const TRAIN_LABEL_NAMES = [
@@ -56,6 +64,10 @@ export interface IbugTrainOptions {
   limit?: number;
   valSplit: number;
   augment: boolean;
+  /** Training loss on the (standardised) coordinates. */
+  loss: RegressionLoss;
+  /** Learn standardised targets (see `ibug_targets.ts`) instead of raw crop coordinates. */
+  standardizeTargets: boolean;
   skipBad: boolean;
   workers?: number;
   /** Folder for the decoded-crop cache (default `.cache/ibug`). */
@@ -79,12 +91,26 @@ function mixSeed(seed: number, epoch: number, item: number): number {
   return h;
 }
 
-/** Validation: predictions mapped back to original pixels; NME (%) and MAE (px) per face. */
-async function evaluate(model: ResNet18, faces: IbugFace[], size: number, batch: number) {
-  const rel = await predictFaces(model, faces, size, batch);
+/**
+ * Validation: the training loss (same kind and units), and predictions mapped back to original
+ * pixels; NME (%) and MAE (px) per face.
+ */
+async function evaluate(
+  model: ResNet18,
+  faces: IbugFace[],
+  size: number,
+  batch: number,
+  lossKind: RegressionLoss,
+  scaling: TargetScaling,
+) {
+  const out = await predictFaces(model, faces, size, batch);
+  const rel = out.map((z) => unstandardize(scaling, z));
   let loss = 0;
   faces.forEach((f, i) => {
-    for (let k = 0; k < 136; k++) loss += (rel[i][k] - f.points![k] / size) ** 2;
+    for (let k = 0; k < 136; k++) {
+      const d = out[i][k] - (f.points![k] / size - scaling.mean[k]) / scaling.std;
+      loss += lossKind === "mse" ? d * d : Math.abs(d);
+    }
   });
   const orig = faces.map((f, i) => pointsToOriginal(f.matrix, rel[i].map((v) => v * size)));
   const perFace = faces.map((f, i) => nme(orig[i], f.box.parts!));
@@ -152,6 +178,9 @@ export async function trainIbug(o: IbugTrainOptions): Promise<{ runDir: string; 
   const runDir = o.resume ?? createRunDir("ibug", o.out);
   const cfg: ResNet18Config = { inChannels: 1, inputSize: o.size, outputs: 136 };
   const model = new ResNet18(cfg, o.seed);
+  let scaling = o.standardizeTargets
+    ? fitTargetScaling(train.map((f) => f.points!.map((v) => v / o.size)), 136)
+    : identityScaling(136);
   const opt = new Adam(model.parameters(), { lr: o.lr });
   const ckptPath = join(runDir, "checkpoint.safetensors");
   const metrics = new MetricsCsv(join(runDir, "metrics.csv"), COLUMNS);
@@ -166,6 +195,7 @@ export async function trainIbug(o: IbugTrainOptions): Promise<{ runDir: string; 
       "centre, bilinear, zero padding, pixels − 0.5",
     output: "68 × (x, y) in crop coordinates divided by the crop size",
     training: { ...o, resume: undefined },
+    targetScaling: o.standardizeTargets ? scaling : null,
   };
   if (o.resume) {
     if (!existsSync(ckptPath)) {
@@ -177,12 +207,31 @@ export async function trainIbug(o: IbugTrainOptions): Promise<{ runDir: string; 
       rows: MetricsRow[];
       step: number;
       loss: number;
+      scaling?: TargetScaling;
     };
-    for (const k of ["size", "batch", "seed", "labels", "limit", "valSplit", "augment"] as const) {
-      if (saved.options[k] !== o[k]) {
-        throw new Error(`--resume: the run used --${k} ${saved.options[k]}, not ${o[k]}`);
+    // Runs from before these options trained raw coordinates with MSE.
+    const savedOptions = {
+      ...saved.options,
+      loss: saved.options.loss ?? "mse",
+      standardizeTargets: saved.options.standardizeTargets ?? false,
+    };
+    const keys = [
+      "size",
+      "batch",
+      "seed",
+      "labels",
+      "limit",
+      "valSplit",
+      "augment",
+      "loss",
+      "standardizeTargets",
+    ] as const;
+    for (const k of keys) {
+      if (savedOptions[k] !== o[k]) {
+        throw new Error(`--resume: the run used --${k} ${savedOptions[k]}, not ${o[k]}`);
       }
     }
+    if (saved.scaling) scaling = saved.scaling;
     for (const r of saved.rows) metrics.append(r);
     startEpoch = pos.epoch + 1;
     startStep = saved.step;
@@ -204,7 +253,7 @@ export async function trainIbug(o: IbugTrainOptions): Promise<{ runDir: string; 
     saveCheckpoint(ckptPath, model, opt, {
       epoch: epochDone,
       steps: opt.steps,
-      extra: { options: { ...o, resume: undefined }, rows: metrics.rows, step, loss },
+      extra: { options: { ...o, resume: undefined }, rows: metrics.rows, step, loss, scaling },
     });
 
   const S = o.size;
@@ -237,10 +286,11 @@ export async function trainIbug(o: IbugTrainOptions): Promise<{ runDir: string; 
           yBuf,
           o.augment ? (i) => new Rng(mixSeed(o.seed, epoch, i)) : null,
         );
+        if (o.standardizeTargets) standardize(scaling, yBuf.subarray(0, idx.length * 136));
         tidy(() => {
           const x = Tensor.from(xBuf.subarray(0, idx.length * S * S), [idx.length, 1, S, S]);
           const y = Tensor.from(yBuf.subarray(0, idx.length * 136), [idx.length, 136]);
-          const loss = mseLoss(model.forward(x), y);
+          const loss = regressionLoss(o.loss, model.forward(x), y);
           addInPlace(lossSum, loss, idx.length);
           loss.backward();
         });
@@ -273,7 +323,7 @@ export async function trainIbug(o: IbugTrainOptions): Promise<{ runDir: string; 
             `of the last finished epoch is kept in ${ckptPath}. Try a lower --lr (now ${o.lr}).`,
         );
       }
-      const ev = await evaluate(model, val, S, o.batch);
+      const ev = await evaluate(model, val, S, o.batch, o.loss, scaling);
       last = ev;
       metrics.append({
         epoch,
@@ -287,11 +337,17 @@ export async function trainIbug(o: IbugTrainOptions): Promise<{ runDir: string; 
         peak_rss_mb: peakRss / 2 ** 20,
       });
       await checkpoint(epoch, 0, 0);
-      await saveModel(join(runDir, "model.safetensors"), model, {
-        format: "facekit",
-        config: JSON.stringify(config),
-        epoch: String(epoch),
-      });
+      // The saved model outputs raw crop coordinates: the standardisation is folded into fc.
+      await withFoldedHead(
+        model.fc,
+        scaling,
+        () =>
+          saveModel(join(runDir, "model.safetensors"), model, {
+            format: "facekit",
+            config: JSON.stringify(config),
+            epoch: String(epoch),
+          }),
+      );
       const left = (o.epochs - epoch) * (performance.now() - epochStart) / 1000;
       log(
         `epoch ${epoch}/${o.epochs}  train ${trainLoss.toExponential(3)}  val ${
@@ -313,7 +369,7 @@ export async function trainIbug(o: IbugTrainOptions): Promise<{ runDir: string; 
   const rows = metrics.rows;
   if (last.perFace.length === 0) {
     // Resumed after the last epoch had finished: evaluate once more for the plots.
-    last = await evaluate(model, val, S, o.batch);
+    last = await evaluate(model, val, S, o.batch, o.loss, scaling);
   }
   await writeRunPlots({
     runDir,
@@ -376,6 +432,24 @@ export function resolveIbugLabels(labels?: string, data?: string): string {
   );
 }
 
+/** `--loss`: the training loss (default mse). */
+function lossFlag(v: string | undefined): RegressionLoss {
+  if (v === undefined) return "mse";
+  if (v !== "mse" && v !== "l1") throw new UsageError(`--loss ${v}: use mse or l1`);
+  return v;
+}
+
+/** `--targets`: learn raw crop coordinates or standardised ones (default raw). */
+function targetsFlag(v: string | undefined): boolean {
+  if (v === undefined || v === "raw") return false;
+  if (v === "standardized") return true;
+  throw new UsageError(`--targets ${v}: use raw or standardized`);
+}
+
+function targetsName(o: Partial<IbugTrainOptions>): string {
+  return o.standardizeTargets ? "standardized" : "raw";
+}
+
 /** Parses flags and runs the task. */
 export async function main(args: string[]): Promise<void> {
   const { values } = parseFlags(
@@ -394,6 +468,8 @@ export async function main(args: string[]): Promise<void> {
       "resume",
       "workers",
       "cache",
+      "loss",
+      "targets",
     ],
     ["no-augment", "skip-bad", "quiet", "help"],
   );
@@ -401,7 +477,8 @@ export async function main(args: string[]): Promise<void> {
     return console.log(
       "usage: deno task train:ibug [--data DIR] [--labels FILE.xml] [--epochs N] [--lr X] " +
         "[--batch N] [--seed N] [--size PX] [--limit N] [--val-split F] [--out DIR] " +
-        "[--resume RUN_DIR] [--no-augment] [--skip-bad] [--workers N] [--cache DIR] [--quiet]",
+        "[--resume RUN_DIR] [--loss mse|l1] [--targets raw|standardized] [--no-augment] [--skip-bad] " +
+        "[--workers N] [--cache DIR] [--quiet]",
     );
   }
   if (values.resume && values.out) throw new UsageError("--resume and --out cannot be combined");
@@ -419,6 +496,8 @@ export async function main(args: string[]): Promise<void> {
       ? undefined
       : numberFlag(values, "workers", 0, { min: 0, max: 64, integer: true }),
     augment: !values["no-augment"],
+    loss: lossFlag(values.loss as string | undefined),
+    standardizeTargets: targetsFlag(values.targets as string | undefined),
     skipBad: Boolean(values["skip-bad"]),
     out: values.out as string | undefined,
     cacheDir: values.cache as string | undefined,
@@ -448,6 +527,12 @@ export async function main(args: string[]): Promise<void> {
         throw new UsageError(`--resume: the run used --${flag} ${saved[key]}, not ${values[flag]}`);
       }
     }
+    if (values.loss !== undefined && opts.loss !== saved.loss) {
+      throw new UsageError(`--resume: the run used --loss ${saved.loss}, not ${values.loss}`);
+    }
+    if (values.targets !== undefined && opts.standardizeTargets !== saved.standardizeTargets) {
+      throw new UsageError(`--resume: the run used --targets ${targetsName(saved)}`);
+    }
     if (values["no-augment"] && saved.augment) {
       throw new UsageError("--resume: the run used augmentation; drop --no-augment");
     }
@@ -461,6 +546,8 @@ export async function main(args: string[]): Promise<void> {
     }
     await trainIbug({
       ...saved,
+      loss: saved.loss ?? "mse",
+      standardizeTargets: saved.standardizeTargets ?? false,
       epochs: values.epochs === undefined ? saved.epochs : opts.epochs,
       workers: opts.workers,
       cacheDir: opts.cacheDir ?? saved.cacheDir,

@@ -14,7 +14,7 @@ import { conv2dReference } from "../nn/ops/conv2d.ts";
 import { ResNet18, RESNET18_IBUG } from "../nn/models/resnet18.ts";
 import { maxPool2dReference } from "../nn/ops/maxpool2d.ts";
 import { linear, linearReference } from "../nn/ops/linear.ts";
-import { mseLoss } from "../nn/ops/mse_loss.ts";
+import { mseLoss } from "../nn/ops/regression_loss.ts";
 import { Adam, Sgd } from "../nn/optim.ts";
 import { add, addInPlace } from "../nn/ops/elementwise.ts";
 import { Rng } from "../data/rng.ts";

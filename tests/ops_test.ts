@@ -9,7 +9,11 @@ import { conv2d, conv2dReference } from "../nn/ops/conv2d.ts";
 import { maxPool2d, maxPool2dReference } from "../nn/ops/maxpool2d.ts";
 import { relu, reluBackward, reluReference } from "../nn/ops/relu.ts";
 import { gemm, linear, linearReference } from "../nn/ops/linear.ts";
-import { mseLoss, mseLossReference } from "../nn/ops/mse_loss.ts";
+import {
+  mseLossReference,
+  regressionLoss,
+  regressionLossReference,
+} from "../nn/ops/regression_loss.ts";
 import { mlpHeadMseLoss } from "../nn/ops/mlp_head.ts";
 import { add, mul, sub } from "../nn/ops/elementwise.ts";
 
@@ -208,13 +212,15 @@ Deno.test("linear at batch 1: the one-dispatch backward equals mask + GEMM + out
   }
 });
 
-Deno.test("mseLoss", () =>
-  checkGradients({
-    name: "mseLoss",
-    inputs: [{ shape: [4, 29], grad: true }, { shape: [4, 29] }],
-    gpu: ([p, t]) => mseLoss(p, t),
-    reference: ([p, t]) => Float64Array.of(mseLossReference(p, t)),
-  }));
+for (const kind of ["mse", "l1"] as const) {
+  Deno.test(`regressionLoss ${kind}`, () =>
+    checkGradients({
+      name: `${kind}Loss`,
+      inputs: [{ shape: [4, 29], grad: true }, { shape: [4, 29] }],
+      gpu: ([p, t]) => regressionLoss(kind, p, t),
+      reference: ([p, t]) => Float64Array.of(regressionLossReference(kind, p, t)),
+    }));
+}
 
 Deno.test("mlpHeadMseLoss (fused batch-1 fc + ReLU, fc, MSE)", () =>
   checkGradients({
@@ -234,36 +240,41 @@ Deno.test("mlpHeadMseLoss (fused batch-1 fc + ReLU, fc, MSE)", () =>
     },
   }));
 
-Deno.test("mseLoss: backward() without a seed uses the forward's gradient, same bits, fewer dispatches", async () => {
-  await initRuntime();
-  const pred = Array.from({ length: 2 * 37 }, (_, i) => Math.sin(i * 1.7));
-  const tgt = Array.from({ length: 2 * 37 }, (_, i) => Math.cos(i * 0.3));
-  const gradOf = async (seeded: boolean) => {
-    const p = Tensor.from(Float32Array.from(pred), [2, 37], true);
-    const t = Tensor.from(Float32Array.from(tgt), [2, 37]);
-    const d0 = rt().stats().dispatches;
-    tidy(() => {
-      const loss = mseLoss(p, t);
-      loss.backward(seeded ? Tensor.from(Float32Array.of(1), [1]) : undefined);
-    });
-    const dispatches = rt().stats().dispatches - d0;
-    const g = await p.grad!.read();
-    p.grad!.dispose();
-    p.dispose();
-    t.dispose();
-    return { g, dispatches };
-  };
-  const seeded = await gradOf(true);
-  const ones = await gradOf(false);
-  deepStrictEqual(ones.g, seeded.g);
-  strictEqual(ones.dispatches, seeded.dispatches - 1);
-  // The gradient is 2 (pred - target) / n.
-  assertClose(
-    ones.g,
-    pred.map((v, i) => 2 * (Math.fround(v) - Math.fround(tgt[i])) / pred.length),
-    "dpred",
-  );
-});
+for (const kind of ["mse", "l1"] as const) {
+  Deno.test(`${kind}Loss: backward() without a seed uses the forward's gradient, same bits, fewer dispatches`, async () => {
+    await initRuntime();
+    const pred = Array.from({ length: 2 * 37 }, (_, i) => Math.sin(i * 1.7));
+    const tgt = Array.from({ length: 2 * 37 }, (_, i) => Math.cos(i * 0.3));
+    const gradOf = async (seeded: boolean) => {
+      const p = Tensor.from(Float32Array.from(pred), [2, 37], true);
+      const t = Tensor.from(Float32Array.from(tgt), [2, 37]);
+      const d0 = rt().stats().dispatches;
+      tidy(() => {
+        const loss = regressionLoss(kind, p, t);
+        loss.backward(seeded ? Tensor.from(Float32Array.of(1), [1]) : undefined);
+      });
+      const dispatches = rt().stats().dispatches - d0;
+      const g = await p.grad!.read();
+      p.grad!.dispose();
+      p.dispose();
+      t.dispose();
+      return { g, dispatches };
+    };
+    const seeded = await gradOf(true);
+    const ones = await gradOf(false);
+    deepStrictEqual(ones.g, seeded.g);
+    strictEqual(ones.dispatches, seeded.dispatches - 1);
+    // The gradient is 2 (pred - target) / n (MSE) or sign(pred - target) / n (L1).
+    assertClose(
+      ones.g,
+      pred.map((v, i) => {
+        const d = Math.fround(v) - Math.fround(tgt[i]);
+        return (kind === "mse" ? 2 * d : Math.sign(d)) / pred.length;
+      }),
+      "dpred",
+    );
+  });
+}
 
 Deno.test("add / sub / mul", async () => {
   const shape = [2, 3, 5];

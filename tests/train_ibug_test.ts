@@ -8,6 +8,7 @@ import { evaluateCsv } from "../tasks/eval_ibug.ts";
 import { readMetricsCsv } from "../tasks/run_files.ts";
 import { formatPredictionsCsv, parsePredictionFaces } from "../data/kaggle_csv.ts";
 import { type FakeBox, fakeXml, gridParts, writeImage } from "./ibug_fake.ts";
+import { nme } from "../data/nme.ts";
 
 async function tinySet(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "facekit_ibug_train_" });
@@ -16,104 +17,117 @@ async function tinySet(): Promise<string> {
     const name = `img${i}.png`;
     await writeImage(join(dir, name), 70, 60, 10 + 20 * i);
     const box = { top: 8 + i, left: 10 + (i % 3) * 4, width: 36, height: 38 };
-    images.push([name, [{ ...box, parts: gridParts(box) }]]);
+    // The points move within the box from face to face, as real landmarks do.
+    const parts = gridParts(box).map((v, k) => v + (k % 2 === 0 ? (i % 5) - 2 : (i % 3) - 1));
+    images.push([name, [{ ...box, parts }]]);
   }
   await Deno.writeTextFile(join(dir, "train.xml"), fakeXml(images));
   return dir;
 }
 
-Deno.test("train:ibug: files, exact resume after a mid-epoch stop, predict and eval", async () => {
-  const data = await tinySet();
-  const base = {
-    labels: join(data, "train.xml"),
-    epochs: 2,
-    lr: 1e-3,
-    batch: 3,
-    seed: 3,
-    size: 32,
-    valSplit: 0.2,
-    augment: true,
-    skipBad: false,
-    workers: 0,
-    cacheDir: join(data, "cache"),
-    quiet: true,
-  };
-  const a = join(data, "run-a");
-  const b = join(data, "run-b");
-  try {
-    await trainIbug({ ...base, out: a });
-    for (
-      const f of [
-        "model.safetensors",
-        "checkpoint.safetensors",
-        "config.json",
-        "metrics.csv",
-        "loss.svg",
-        "predictions.svg",
-        "filters.svg",
-        "summary.json",
-      ]
-    ) {
-      assert.ok((await Deno.stat(join(a, f))).size > 0, `${f} missing`);
-    }
-    const ma = readMetricsCsv(join(a, "metrics.csv"));
-    assert.deepEqual(ma.columns, [
-      "epoch",
-      "train_loss",
-      "val_loss",
-      "val_nme",
-      "val_mae_px",
-      "lr",
-      "images_per_s",
-      "seconds",
-      "peak_rss_mb",
-    ]);
-    assert.equal(ma.rows.length, 2);
-    // 8 training faces / batch 3 = 3 steps per epoch: stop after step 4 (inside epoch 2).
-    await trainIbug({ ...base, out: b, stopAfterSteps: 4 });
-    assert.equal(readMetricsCsv(join(b, "metrics.csv")).rows.length, 1);
-    await trainIbug({ ...base, resume: b });
-    const mb = readMetricsCsv(join(b, "metrics.csv"));
-    for (const col of ["train_loss", "val_loss", "val_nme", "val_mae_px", "lr"]) {
-      assert.deepEqual(mb.rows.map((r) => r[col]), ma.rows.map((r) => r[col]), col);
-    }
-
-    const { faces, preds } = await predictIbug(a, join(data, "train.xml"), {
-      batch: 4,
+for (const [loss, standardizeTargets] of [["l1", true], ["mse", false]] as const) {
+  Deno.test(`train:ibug (${loss}, ${standardizeTargets ? "standardised" : "raw"} targets): files, exact resume after a mid-epoch stop, predict and eval`, async () => {
+    const data = await tinySet();
+    const base = {
+      loss,
+      standardizeTargets,
+      labels: join(data, "train.xml"),
+      epochs: 2,
+      lr: 1e-3,
+      batch: 3,
+      seed: 3,
+      size: 32,
+      valSplit: 0.2,
+      augment: true,
+      skipBad: false,
       workers: 0,
-    });
-    assert.equal(faces.length, 10);
-    const csv = join(data, "pred.csv");
-    await Deno.writeTextFile(csv, formatPredictionsCsv(preds));
-    assert.equal((await Deno.readTextFile(csv)).trim().split("\n").length, 1 + 10 * 136);
-    const r = await evaluateCsv(csv, join(data, "train.xml"));
-    assert.equal(r.faces, 10);
-    assert.ok(Number.isFinite(r.nme) && r.nme > 0);
-    assert.ok(Number.isFinite(r.baselineNme));
-    assert.equal(r.missing, 0);
+      cacheDir: join(data, "cache"),
+      quiet: true,
+    };
+    const a = join(data, "run-a");
+    const b = join(data, "run-b");
+    try {
+      await trainIbug({ ...base, out: a });
+      for (
+        const f of [
+          "model.safetensors",
+          "checkpoint.safetensors",
+          "config.json",
+          "metrics.csv",
+          "loss.svg",
+          "predictions.svg",
+          "filters.svg",
+          "summary.json",
+        ]
+      ) {
+        assert.ok((await Deno.stat(join(a, f))).size > 0, `${f} missing`);
+      }
+      const ma = readMetricsCsv(join(a, "metrics.csv"));
+      assert.deepEqual(ma.columns, [
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "val_nme",
+        "val_mae_px",
+        "lr",
+        "images_per_s",
+        "seconds",
+        "peak_rss_mb",
+      ]);
+      assert.equal(ma.rows.length, 2);
+      // 8 training faces / batch 3 = 3 steps per epoch: stop after step 4 (inside epoch 2).
+      await trainIbug({ ...base, out: b, stopAfterSteps: 4 });
+      assert.equal(readMetricsCsv(join(b, "metrics.csv")).rows.length, 1);
+      await trainIbug({ ...base, resume: b });
+      const mb = readMetricsCsv(join(b, "metrics.csv"));
+      for (const col of ["train_loss", "val_loss", "val_nme", "val_mae_px", "lr"]) {
+        assert.deepEqual(mb.rows.map((r) => r[col]), ma.rows.map((r) => r[col]), col);
+      }
 
-    // A corrupt image between two good ones: an error naming it, or with --skip-bad a CSV whose
-    // other faces keep their XML Ids (a gap of 136) and an eval that scores the two it has.
-    await Deno.writeTextFile(join(data, "bad.png"), "not a png");
-    const box = { top: 8, left: 10, width: 36, height: 38 };
-    const withBad = join(data, "with_bad.xml");
-    await Deno.writeTextFile(
-      withBad,
-      fakeXml(
-        ["img0.png", "bad.png", "img1.png"].map((f) => [f, [{ ...box, parts: gridParts(box) }]]),
-      ),
-    );
-    const out = join(data, "skip.csv");
-    const args = ["--model", a, "--labels", withBad, "--out", out, "--workers", "0"];
-    await assert.rejects(predictMain(args), /bad\.png/);
-    await predictMain([...args, "--skip-bad"]);
-    const sparse = parsePredictionFaces(await Deno.readTextFile(out), out);
-    assert.deepEqual(sparse.indices, [0, 2]);
-    const rs = await evaluateCsv(out, withBad);
-    assert.equal(rs.faces, 2);
-    assert.equal(rs.missing, 1);
-    assert.ok(Number.isFinite(rs.nme) && rs.nme > 0);
-  } finally {
-    await Deno.remove(data, { recursive: true });
-  }
-});
+      const { faces, preds } = await predictIbug(a, join(data, "train.xml"), {
+        batch: 4,
+        workers: 0,
+      });
+      assert.equal(faces.length, 10);
+      // The saved model (standardisation folded into fc) scores the validation faces (the last
+      // 2) as the training loop did.
+      const valNme = (nme(preds[8], faces[8].box.parts!) + nme(preds[9], faces[9].box.parts!)) / 2;
+      assert.ok(
+        Math.abs(valNme - (ma.rows[1].val_nme as number)) < 1e-4 * valNme,
+        `predict:ibug NME ${valNme} vs training's ${ma.rows[1].val_nme}`,
+      );
+      const csv = join(data, "pred.csv");
+      await Deno.writeTextFile(csv, formatPredictionsCsv(preds));
+      assert.equal((await Deno.readTextFile(csv)).trim().split("\n").length, 1 + 10 * 136);
+      const r = await evaluateCsv(csv, join(data, "train.xml"));
+      assert.equal(r.faces, 10);
+      assert.ok(Number.isFinite(r.nme) && r.nme > 0);
+      assert.ok(Number.isFinite(r.baselineNme));
+      assert.equal(r.missing, 0);
+
+      // A corrupt image between two good ones: an error naming it, or with --skip-bad a CSV whose
+      // other faces keep their XML Ids (a gap of 136) and an eval that scores the two it has.
+      await Deno.writeTextFile(join(data, "bad.png"), "not a png");
+      const box = { top: 8, left: 10, width: 36, height: 38 };
+      const withBad = join(data, "with_bad.xml");
+      await Deno.writeTextFile(
+        withBad,
+        fakeXml(
+          ["img0.png", "bad.png", "img1.png"].map((f) => [f, [{ ...box, parts: gridParts(box) }]]),
+        ),
+      );
+      const out = join(data, "skip.csv");
+      const args = ["--model", a, "--labels", withBad, "--out", out, "--workers", "0"];
+      await assert.rejects(predictMain(args), /bad\.png/);
+      await predictMain([...args, "--skip-bad"]);
+      const sparse = parsePredictionFaces(await Deno.readTextFile(out), out);
+      assert.deepEqual(sparse.indices, [0, 2]);
+      const rs = await evaluateCsv(out, withBad);
+      assert.equal(rs.faces, 2);
+      assert.equal(rs.missing, 1);
+      assert.ok(Number.isFinite(rs.nme) && rs.nme > 0);
+    } finally {
+      await Deno.remove(data, { recursive: true });
+    }
+  });
+}

@@ -8,7 +8,7 @@ import { Module } from "../module.ts";
 import { Conv2d, Linear } from "../layers.ts";
 import { convOutSize } from "../ops/conv2d.ts";
 import { canFuseMlpHead, mlpHeadMseLoss } from "../ops/mlp_head.ts";
-import { mseLoss } from "../ops/mse_loss.ts";
+import { mseLoss } from "../ops/regression_loss.ts";
 import type { Tensor } from "../tensor.ts";
 import { Rng } from "../../data/rng.ts";
 

@@ -13,7 +13,7 @@ import { rt } from "../runtime.ts";
 import { isGradEnabled, Tensor } from "../tensor.ts";
 import { record } from "../autograd.ts";
 import { linearBackwardBatch1, vec4Binding } from "./linear.ts";
-import { mseGradient } from "./mse_loss.ts";
+import { mseGradient } from "./regression_loss.ts";
 
 const HEAD = kernel("mlp_head_mse", sumSrc + headSrc);
 /** Hidden features the kernel's workgroup copy of h holds (MAX_HIDDEN4 vec4s). */

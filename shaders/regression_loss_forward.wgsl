@@ -1,6 +1,6 @@
-// loss[0] = mean((pred - tgt)^2), reduced by one workgroup in a fixed order. With p.grad = 1 it
-// also writes dpred = 2 (pred - tgt) / n, the gradient for a backward pass seeded with ones
-// (a training step's loss), which then needs no dispatch of its own.
+// loss[0] = mean of {{TERM}} over d = pred - tgt (MSE: d², L1: |d|), reduced by one workgroup in a
+// fixed order. With p.grad = 1 it also writes dpred = {{GRAD}} / n, the gradient for a backward
+// pass seeded with ones (a training step's loss), which then needs no dispatch of its own.
 struct Params { n: u32, grad: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> pred: array<f32>;
@@ -15,9 +15,9 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   var acc = 0.0;
   for (var i = lid; i < p.n; i += 64u) {
     let d = pred[i] - tgt[i];
-    acc += d * d;
-    // Rounded as mse_backward.wgsl with dloss = 1: a ones seed gives the same bits.
-    if (p.grad != 0u) { dpred[i] = 2.0 * d / f32(p.n); }
+    acc += {{TERM}};
+    // Rounded as regression_loss_backward.wgsl with dloss = 1: a ones seed gives the same bits.
+    if (p.grad != 0u) { dpred[i] = {{GRAD}} / f32(p.n); }
   }
   let total = reduce(lid, acc);
   if (lid == 0u) { loss[0] = total / f32(p.n); }

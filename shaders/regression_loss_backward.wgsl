@@ -1,4 +1,4 @@
-// dpred = dloss * 2 (pred - tgt) / n, with dloss read from the GPU (no readback).
+// dpred = dloss * {{GRAD}} / n over d = pred - tgt, with dloss read from the GPU (no readback).
 struct Params { n: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> pred: array<f32>;
@@ -10,5 +10,6 @@ struct Params { n: u32 }
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * 64u;
   if (i >= p.n) { return; }
-  dpred[i] = dloss[0] * 2.0 * (pred[i] - tgt[i]) / f32(p.n);
+  let d = pred[i] - tgt[i];
+  dpred[i] = dloss[0] * {{GRAD}} / f32(p.n);
 }
