@@ -248,6 +248,9 @@ export function parseDlibXmlDetailed(text: string, source: string, numParts = 68
           if (v === undefined) boxError = `${at} '${name}': missing attribute '${a}'`;
           else if (!isNumber(v)) {
             boxError = `${at} '${name}': attribute ${a}='${v}' is not a number`;
+          } else if (!Number.isFinite(Math.fround(Number(v)))) {
+            // Parts are stored as f32: 1e39 would become Infinity there.
+            boxError = `${at} '${name}': attribute ${a}='${v}' is not finite`;
           } else parts![2 * k + off] = Number(v);
           if (boxError !== null) break;
         }

@@ -55,8 +55,10 @@ export function parsePts(text: string, source: string, expected = 68): Float32Ar
     const f = l.split(/\s+/);
     if (f.length !== 2) err(i, `expected "x y", got "${clip(l)}"`);
     const x = Number(f[0]), y = Number(f[1]);
-    if (!Number.isFinite(x) || !Number.isFinite(y) || f.some((s) => !NUM_RE.test(s))) {
-      err(i, `non-numeric coordinate in "${clip(l)}"`);
+    if (f.some((s) => !NUM_RE.test(s))) err(i, `non-numeric coordinate in "${clip(l)}"`);
+    // Stored as f32, where 1e39 is already infinite.
+    if (!Number.isFinite(Math.fround(x)) || !Number.isFinite(Math.fround(y))) {
+      err(i, `coordinate out of range in "${clip(l)}"`);
     }
     if (k >= expected) err(i, `more than ${expected} points`);
     out[2 * k] = x - 1;

@@ -5,7 +5,8 @@
  *
  * Usage: deno task train:ibug [--data DIR] [--labels FILE.xml] [--epochs N] [--lr X]
  *   [--batch N] [--seed N] [--size PX] [--limit N] [--val-split F] [--out DIR]
- *   [--resume RUN_DIR] [--no-augment] [--skip-bad] [--workers N] [--quiet]
+ *   [--resume RUN_DIR] [--loss mse|l1] [--targets raw|standardized] [--no-augment]
+ *   [--skip-bad] [--workers N] [--cache DIR] [--quiet]
  * @module
  */
 
@@ -175,12 +176,12 @@ export async function trainIbug(o: IbugTrainOptions): Promise<{ runDir: string; 
       } s); adapter: ${runtime.adapterName}`,
   );
 
-  const runDir = o.resume ?? createRunDir("ibug", o.out);
-  const cfg: ResNet18Config = { inChannels: 1, inputSize: o.size, outputs: 136 };
-  const model = new ResNet18(cfg, o.seed);
   let scaling = o.standardizeTargets
     ? fitTargetScaling(train.map((f) => f.points!.map((v) => v / o.size)), 136)
     : identityScaling(136);
+  const runDir = o.resume ?? createRunDir("ibug", o.out);
+  const cfg: ResNet18Config = { inChannels: 1, inputSize: o.size, outputs: 136 };
+  const model = new ResNet18(cfg, o.seed);
   const opt = new Adam(model.parameters(), { lr: o.lr });
   const ckptPath = join(runDir, "checkpoint.safetensors");
   const metrics = new MetricsCsv(join(runDir, "metrics.csv"), COLUMNS);
@@ -527,11 +528,19 @@ export async function main(args: string[]): Promise<void> {
         throw new UsageError(`--resume: the run used --${flag} ${saved[key]}, not ${values[flag]}`);
       }
     }
-    if (values.loss !== undefined && opts.loss !== saved.loss) {
-      throw new UsageError(`--resume: the run used --loss ${saved.loss}, not ${values.loss}`);
+    // Runs from before --loss and --targets trained raw coordinates with MSE.
+    const savedLoss = saved.loss ?? "mse";
+    if (values.loss !== undefined && opts.loss !== savedLoss) {
+      throw new UsageError(`--resume: the run used --loss ${savedLoss}, not ${values.loss}`);
     }
-    if (values.targets !== undefined && opts.standardizeTargets !== saved.standardizeTargets) {
+    if (values.targets !== undefined && opts.standardizeTargets !== !!saved.standardizeTargets) {
       throw new UsageError(`--resume: the run used --targets ${targetsName(saved)}`);
+    }
+    if (values["skip-bad"] && !saved.skipBad) {
+      throw new UsageError(
+        "--resume: the run was started without --skip-bad; skipping bad faces now could change " +
+          "its data set, so start a new run with --skip-bad instead",
+      );
     }
     if (values["no-augment"] && saved.augment) {
       throw new UsageError("--resume: the run used augmentation; drop --no-augment");
@@ -546,8 +555,8 @@ export async function main(args: string[]): Promise<void> {
     }
     await trainIbug({
       ...saved,
-      loss: saved.loss ?? "mse",
-      standardizeTargets: saved.standardizeTargets ?? false,
+      loss: savedLoss,
+      standardizeTargets: !!saved.standardizeTargets,
       epochs: values.epochs === undefined ? saved.epochs : opts.epochs,
       workers: opts.workers,
       cacheDir: opts.cacheDir ?? saved.cacheDir,

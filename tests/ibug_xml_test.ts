@@ -74,6 +74,9 @@ Deno.test("dlib xml: malformed input names the source, element and line", () => 
   bad(good.replace("width='40'", "width='0'"), "f0.jpg", "non-positive");
   bad(good.replace("height='30'", "height='-3'"), "f0.jpg", "box #0", "non-positive size 40×-3");
   bad(good.replace("top='10'", "top='1e999'"), "f0.jpg", "box #0", "'1e999' is not finite");
+  bad(good.replace(/x='[^']*'/, "x='-1e999'"), "f0.jpg", "part '00'", "'-1e999' is not finite");
+  // Finite as a double, infinite as the f32 the parts are stored in.
+  bad(good.replace(/x='[^']*'/, "x='1e39'"), "f0.jpg", "part '00'", "'1e39' is not finite");
   bad(good.replace("</box>", "</image>"), /bad\.xml:\d+: closing tag <\/image>/);
   bad(good.slice(0, good.indexOf("<image file='f1.jpg'>")), "unexpected end of file", "<images>");
   bad(good.slice(0, good.indexOf("name='05'") + 3), "unterminated tag <part");
@@ -127,6 +130,7 @@ Deno.test("pts: 1-based file → 0-based points; errors name file and line", () 
   const bad = (text: string, re: RegExp) => assert.throws(() => parsePts(text, "f.pts"), re);
   bad(lines.join("\n").replace("n_points:  68", "n_points: 67"), /f\.pts:2: n_points is 67/);
   bad(lines.join("\n").replace("3.25 5", "3.25 x5"), /f\.pts:6: non-numeric/);
+  bad(lines.join("\n").replace("3.25 5", "3.25 1e39"), /f\.pts:6: coordinate out of range/);
   bad(lines.join("\n").replace("3.25 5", "3.25"), /f\.pts:6: expected "x y"/);
   bad(lines.join("\n").replace("}", ""), /f\.pts: no '}'/);
   bad(lines.filter((l) => l !== "{").join("\n"), /f\.pts.*'{'|f\.pts:4/);

@@ -2,7 +2,8 @@
 // mid-epoch stop reproduces the uninterrupted run exactly, then predict:ibug + eval.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { trainIbug } from "../tasks/train_ibug.ts";
+import { main as trainMain, trainIbug } from "../tasks/train_ibug.ts";
+import { saveSafetensors } from "../nn/safetensors.ts";
 import { main as predictMain, predictIbug } from "../tasks/predict_ibug.ts";
 import { evaluateCsv } from "../tasks/eval_ibug.ts";
 import { readMetricsCsv } from "../tasks/run_files.ts";
@@ -131,3 +132,53 @@ for (const [loss, standardizeTargets] of [["l1", true], ["mse", false]] as const
     }
   });
 }
+
+Deno.test("train:ibug --resume: flags checked against the run's options (runs from before --loss/--targets: mse, raw)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "facekit_ibug_resume_" });
+  const run = async (options: Record<string, unknown>) => {
+    const d = await Deno.makeTempDir({ dir });
+    // Only the header matters here: every refusal happens before data or weights are read.
+    const position = { epoch: 1, steps: 3, extra: { options, rows: [], step: 0, loss: 0 } };
+    await saveSafetensors(join(d, "checkpoint.safetensors"), {}, {
+      format: "facekit-checkpoint",
+      position: JSON.stringify(position),
+    });
+    return d;
+  };
+  const legacy = {
+    labels: join(dir, "missing.xml"),
+    epochs: 2,
+    lr: 1e-3,
+    batch: 3,
+    seed: 0,
+    size: 32,
+    valSplit: 0.1,
+    augment: true,
+    skipBad: false,
+  };
+  try {
+    const old = await run(legacy);
+    // Accepted (the old run's own settings): it gets as far as loading the missing labels.
+    for (const flags of [["--loss", "mse"], ["--targets", "raw"], []]) {
+      await assert.rejects(trainMain(["--resume", old, ...flags]), /missing\.xml/, `${flags}`);
+    }
+    await assert.rejects(trainMain(["--resume", old, "--loss", "l1"]), /used --loss mse, not l1/);
+    await assert.rejects(
+      trainMain(["--resume", old, "--targets", "standardized"]),
+      /used --targets raw/,
+    );
+    await assert.rejects(trainMain(["--resume", old, "--skip-bad"]), /without --skip-bad/);
+    const fresh = await run({ ...legacy, loss: "l1", standardizeTargets: true });
+    await assert.rejects(
+      trainMain(["--resume", fresh, "--loss", "mse"]),
+      /used --loss l1, not mse/,
+    );
+    await assert.rejects(
+      trainMain(["--resume", fresh, "--targets", "raw"]),
+      /--targets standardized/,
+    );
+    await assert.rejects(trainMain(["--resume", fresh, "--loss", "l1"]), /missing\.xml/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
