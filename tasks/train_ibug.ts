@@ -5,7 +5,7 @@
  *
  * Usage: deno task train:ibug [--data DIR] [--labels FILE.xml] [--epochs N] [--lr X]
  *   [--batch N] [--seed N] [--size PX] [--limit N] [--val-split F] [--out DIR]
- *   [--resume RUN_DIR] [--loss mse|l1] [--targets raw|standardized] [--no-augment]
+ *   [--resume RUN_DIR] [--loss mse|l1] [--targets standardized|raw] [--no-augment]
  *   [--skip-bad] [--workers N] [--cache DIR] [--quiet]
  * @module
  */
@@ -440,10 +440,14 @@ function lossFlag(v: string | undefined): RegressionLoss {
   return v;
 }
 
-/** `--targets`: learn raw crop coordinates or standardised ones (default raw). */
+/**
+ * `--targets`: learn standardised coordinates (the default) or raw ones. Standardised converge
+ * much faster under Adam (see `ibug_targets.ts`): at 64², validation NME after 2 of 10 epochs
+ * was 9.1 % against 15.0 % raw.
+ */
 function targetsFlag(v: string | undefined): boolean {
-  if (v === undefined || v === "raw") return false;
-  if (v === "standardized") return true;
+  if (v === undefined || v === "standardized") return true;
+  if (v === "raw") return false;
   throw new UsageError(`--targets ${v}: use raw or standardized`);
 }
 
@@ -478,7 +482,7 @@ export async function main(args: string[]): Promise<void> {
     return console.log(
       "usage: deno task train:ibug [--data DIR] [--labels FILE.xml] [--epochs N] [--lr X] " +
         "[--batch N] [--seed N] [--size PX] [--limit N] [--val-split F] [--out DIR] " +
-        "[--resume RUN_DIR] [--loss mse|l1] [--targets raw|standardized] [--no-augment] [--skip-bad] " +
+        "[--resume RUN_DIR] [--loss mse|l1] [--targets standardized|raw] [--no-augment] [--skip-bad] " +
         "[--workers N] [--cache DIR] [--quiet]",
     );
   }
