@@ -3,8 +3,9 @@
  * the crop coordinates divided by the crop side, μ the mean training shape (136 values) and σ one
  * scale for all coordinates (their standard deviation about μ; one σ keeps x and y errors weighted
  * alike, as NME weighs them). Adam moves every weight by about the learning rate whatever the
- * loss's scale, so in raw units (σ ≈ 0.05 of the crop) its early steps swing the outputs by many
- * σ; in z units the same steps are small, and the outputs start near the mean shape.
+ * loss's scale, so in raw units (σ = 0.062 of the crop on the 300-W subset) its early steps move
+ * the outputs by many σ; in z units the same steps are small, and the outputs start near the mean
+ * shape.
  *
  * The saved model folds the transform into its last linear layer (W′ = σW, b′ = σb + μ), so it
  * outputs raw crop coordinates like any other facekit model and loads into PyTorch unchanged.
