@@ -17,7 +17,11 @@ import { basename, join, resolve } from "node:path";
 import { initRuntime, rt } from "../nn/runtime.ts";
 import { Tensor, tidy } from "../nn/tensor.ts";
 import { ResNet18, type ResNet18Config } from "../nn/models/resnet18.ts";
-import { type RegressionLoss, regressionLoss } from "../nn/ops/regression_loss.ts";
+import {
+  type RegressionLoss,
+  regressionLoss,
+  regressionLossReference,
+} from "../nn/ops/regression_loss.ts";
 import { addInPlace } from "../nn/ops/elementwise.ts";
 import { Adam } from "../nn/optim.ts";
 import { saveModel } from "../nn/serialize.ts";
@@ -108,10 +112,11 @@ async function evaluate(
   const rel = out.map((z) => unstandardize(scaling, z));
   let loss = 0;
   faces.forEach((f, i) => {
-    for (let k = 0; k < 136; k++) {
-      const d = out[i][k] - (f.points![k] / size - scaling.mean[k]) / scaling.std;
-      loss += lossKind === "mse" ? d * d : Math.abs(d);
-    }
+    const target = Float64Array.from(
+      f.points!,
+      (v, k) => (v / size - scaling.mean[k]) / scaling.std,
+    );
+    loss += 136 * regressionLossReference(lossKind, Float64Array.from(out[i]), target);
   });
   const orig = faces.map((f, i) => pointsToOriginal(f.matrix, rel[i].map((v) => v * size)));
   const perFace = faces.map((f, i) => nme(orig[i], f.box.parts!));
