@@ -156,7 +156,7 @@ export async function trainIbug(o: IbugTrainOptions): Promise<{ runDir: string; 
     cacheDir: o.cacheDir,
     onProgress: (done, total) => {
       bar.total = total;
-      bar.update(done, 0);
+      bar.update(done, done / Math.max((performance.now() - t0) / 1000, 1e-3));
     },
   });
   bar.clear();
