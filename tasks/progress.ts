@@ -17,16 +17,19 @@ export function formatDuration(s: number): string {
 /** Live progress for one epoch; silent when stdout is not a terminal (CI, pipes, logs). */
 export class ProgressBar {
   readonly #live = Deno.stdout.isTerminal();
+  readonly #start = performance.now();
   #lastDraw = 0;
 
-  constructor(readonly label: string, public total: number) {}
+  /** `startDone` is where a resumed epoch begins, so the rate counts only this run's items. */
+  constructor(readonly label: string, public total: number, readonly startDone = 0) {}
 
-  /** Redraws at most ~10 times per second. */
-  update(done: number, imagesPerSecond: number): void {
+  /** Redraws at most ~10 times per second, with the rate since the bar was made. */
+  update(done: number): void {
     if (!this.#live) return;
     const now = performance.now();
     if (now - this.#lastDraw < 100 && done < this.total) return;
     this.#lastDraw = now;
+    const imagesPerSecond = (done - this.startDone) / Math.max((now - this.#start) / 1000, 1e-3);
     const width = 30;
     const filled = Math.round((done / this.total) * width);
     const bar = "█".repeat(filled) + "░".repeat(width - filled);

@@ -156,7 +156,7 @@ export async function trainIbug(o: IbugTrainOptions): Promise<{ runDir: string; 
     cacheDir: o.cacheDir,
     onProgress: (done, total) => {
       bar.total = total;
-      bar.update(done, done / Math.max((performance.now() - t0) / 1000, 1e-3));
+      bar.update(done);
     },
   });
   bar.clear();
@@ -278,7 +278,11 @@ export async function trainIbug(o: IbugTrainOptions): Promise<{ runDir: string; 
       new Rng(mixSeed(o.seed, epoch, -1)).shuffle(order);
       const first = epoch === startEpoch ? startStep : 0;
       lossSum.write(new Float32Array([epoch === startEpoch ? lossSoFar : 0]));
-      const progress = new ProgressBar(`epoch ${epoch}/${o.epochs}`, train.length);
+      const progress = new ProgressBar(
+        `epoch ${epoch}/${o.epochs}`,
+        train.length,
+        Math.min(first * o.batch, train.length),
+      );
       let peakRss = Deno.memoryUsage().rss;
       const trainStart = performance.now();
       let seen = 0;
@@ -306,7 +310,7 @@ export async function trainIbug(o: IbugTrainOptions): Promise<{ runDir: string; 
         tuned = true;
         seen += idx.length;
         peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
-        progress.update(b * o.batch + idx.length, seen / ((performance.now() - trainStart) / 1000));
+        progress.update(b * o.batch + idx.length);
         const limitHit = o.stopAfterSteps !== undefined && opt.steps >= o.stopAfterSteps;
         if ((stop || limitHit) && b + 1 < nBatches) {
           const partial = (await lossSum.read())[0];

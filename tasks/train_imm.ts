@@ -230,7 +230,7 @@ export async function trainImm(o: TrainOptions): Promise<TrainResult> {
       opt.step();
       await rt().endStep();
       if (b === 0 && epoch === 1) await tunePending();
-      bar.update(b + bs, (b + bs) / ((performance.now() - trainStart) / 1000));
+      bar.update(b + bs);
     }
     const trainLoss = (await lossSum.read())[0] / n;
     const trainSeconds = (performance.now() - trainStart) / 1000;
