@@ -302,6 +302,9 @@ export async function loadIbugDataset(
   const boxMessage = (j: Job, problem: string) =>
     `${xmlPath}:${j.line}: image #${j.imageIndex} (file '${j.file}') box #${j.boxIndex}: ` +
     `${problem} (${j.path})`;
+  /** Prefix that points an image's read or decode error back to the XML entry naming it. */
+  const imageRef = (e: { line: number; imageIndex: number }) =>
+    `${xmlPath}:${e.line}: image #${e.imageIndex}: `;
 
   // Stat every image once (stat BEFORE reading, so a later change always shows up in the key).
   const stats = new Map<string, Promise<Deno.FileInfo | Error>>();
@@ -322,11 +325,11 @@ export async function loadIbugDataset(
     const path = resolve(root, e.file);
     const st = await stats.get(path)!;
     if (st instanceof Error) {
-      bad(e.file, `${path}: cannot read image (${st.message})`);
+      bad(e.file, `${imageRef(e)}${path}: cannot read image (${st.message})`);
       continue;
     }
     if (!st.isFile) {
-      bad(e.file, `${path}: not a file`);
+      bad(e.file, `${imageRef(e)}${path}: not a file`);
       continue;
     }
     jobs.push({
@@ -386,8 +389,8 @@ export async function loadIbugDataset(
     if (reply.error !== undefined || !reply.crops) {
       for (const j of group) {
         failed.add(j.slot);
-        // Name the file as in the XML too, so the user can find the entry.
-        const msg = reply.error ?? `${j.path}: no crops returned`;
+        // Name the XML entry too, so the user can find it.
+        const msg = imageRef(j) + (reply.error ?? `${j.path}: no crops returned`);
         skipped.push({ file: j.file, reason: msg });
         if (!skipBad) throw new Error(msg);
       }

@@ -74,9 +74,14 @@ export async function main(args: string[]): Promise<void> {
     "[--out FILE.csv] [--batch N] [--workers N] [--skip-bad]";
   if (values.help) return console.log(usage);
   if (!values.model || !values.labels) throw new UsageError(usage);
-  let labels = values.labels as string;
-  if (!existsSync(labels) && values.data) labels = join(values.data as string, labels);
-  if (!existsSync(labels)) throw new UsageError(`--labels ${values.labels}: file not found`);
+  const tried = [
+    values.labels as string,
+    ...(values.data ? [join(values.data as string, values.labels as string)] : []),
+  ];
+  const labels = tried.find((c) => existsSync(c));
+  if (!labels) {
+    throw new UsageError(`--labels ${values.labels}: file not found (tried ${tried.join(", ")})`);
+  }
   const batch = numberFlag(values, "batch", 32, { min: 1, max: 4096, integer: true });
   const workers = values.workers === undefined
     ? undefined

@@ -430,10 +430,17 @@ export function resolveIbugLabels(labels?: string, data?: string): string {
   if (labels) {
     const candidates = [labels, ...(data ? [join(data, labels)] : [])];
     const found = candidates.find((c) => existsSync(c));
-    if (!found) throw new Error(`--labels ${labels}: file not found. ${IBUG_DATA_HELP}`);
+    if (!found) {
+      throw new Error(
+        `--labels ${labels}: file not found (tried ${candidates.join(", ")}). ${IBUG_DATA_HELP}`,
+      );
+    }
     return found;
   }
   const dir = data ?? Deno.env.get("FACEKIT_IBUG_DATA") ?? "datasets/ibug_300w";
+  if (existsSync(dir) && !Deno.statSync(dir).isDirectory) {
+    throw new Error(`--data ${dir}: is a file; give the folder that holds the 300-W faces`);
+  }
   for (const name of TRAIN_LABEL_NAMES) {
     if (existsSync(join(dir, name))) return join(dir, name);
   }
